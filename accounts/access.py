@@ -1,0 +1,100 @@
+"""Who may act for which client.
+
+A principal is either a signed-in `User` or an `ApiKey`. Every queryset a client can reach is
+filtered through `clients_for`, so tenant scoping is decided in exactly one place.
+"""
+
+from django.db.models import Exists, Q
+
+from .choices import ROLE_CAPABILITIES, SCOPE_CAPABILITIES, Capability, Role
+from .models import ApiKey, Client, Membership
+
+_ALL_CAPABILITIES = frozenset(Capability)
+
+
+def principal_of(request):
+    """The API key that authenticated the request, or else its user."""
+    auth = getattr(request, "auth", None)
+    return auth if isinstance(auth, ApiKey) else request.user
+
+
+def _roles_with(capability):
+    return [role for role, capabilities in ROLE_CAPABILITIES.items() if capability in capabilities]
+
+
+def api_key_capabilities(api_key):
+    if not api_key.is_active:
+        return frozenset()
+    capabilities = set()
+    for scope in api_key.scopes:
+        capabilities |= SCOPE_CAPABILITIES.get(scope, frozenset())
+    return frozenset(capabilities)
+
+
+def clients_for(principal, capability=Capability.VIEW):
+    """The clients `principal` may exercise `capability` on, as a lazy queryset."""
+    if isinstance(principal, ApiKey):
+        if capability not in api_key_capabilities(principal):
+            return Client.objects.none()
+        return Client.objects.filter(pk=principal.client_id, is_active=True)
+    if principal is None or not principal.is_authenticated or not principal.is_active:
+        return Client.objects.none()
+    if principal.is_superuser:
+        return Client.objects.all()
+    memberships = Membership.objects.filter(user=principal, role__in=_roles_with(capability))
+    platform_wide = Exists(memberships.filter(role=Role.PLATFORM_ADMIN))
+    return Client.objects.filter(
+        platform_wide
+        | (
+            Q(is_active=True)
+            & (
+                Q(pk__in=memberships.filter(client__isnull=False).values("client"))
+                | Q(organization__in=memberships.filter(organization__isnull=False).values("organization"))
+            )
+        )
+    )
+
+
+class CapabilityResolver:
+    """Answers "what may this principal do on client X" for many clients with one query."""
+
+    def __init__(self, principal):
+        self.principal = principal
+        self._roles = None
+        self._platform_wide = None
+
+    def _load(self):
+        user = self.principal
+        memberships = list(Membership.objects.filter(user=user).values_list("role", "client_id", "organization_id"))
+        self._platform_wide = user.is_superuser or any(role == Role.PLATFORM_ADMIN for role, _, _ in memberships)
+        self._roles = memberships
+
+    def for_client(self, client):
+        principal = self.principal
+        if isinstance(principal, ApiKey):
+            if principal.client_id == client.pk and client.is_active:
+                return api_key_capabilities(principal)
+            return frozenset()
+        if principal is None or not principal.is_authenticated or not principal.is_active:
+            return frozenset()
+        if self._roles is None:
+            self._load()
+        if self._platform_wide:
+            return _ALL_CAPABILITIES
+        if not client.is_active:
+            return frozenset()
+        capabilities = set()
+        for role, client_id, organization_id in self._roles:
+            if client_id == client.pk or (organization_id is not None and organization_id == client.organization_id):
+                capabilities |= ROLE_CAPABILITIES[role]
+        return frozenset(capabilities)
+
+
+def capabilities_for(principal, client):
+    """What `principal` may do on `client`: a frozenset of Capability."""
+    return CapabilityResolver(principal).for_client(client)
+
+
+def has_capability(principal, client, capability):
+    return capability in capabilities_for(principal, client)
+

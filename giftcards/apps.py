@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class GiftcardsConfig(AppConfig):
+    name = "giftcards"
+    verbose_name = "Gift cards"

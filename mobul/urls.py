@@ -1,0 +1,43 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+from django.views import defaults
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from ops.views import health
+
+from .api import json_not_found, json_server_error
+
+api_v1 = [
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("", include("accounts.api.urls")),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("health/", health, name="health"),
+]
+
+admin.site.site_header = "Mobul staff"
+admin.site.site_title = "Mobul staff"
+admin.site.index_title = "Operations"
+
+
+def handler404(request, exception):
+    if request.path.startswith("/api/"):
+        return json_not_found(request, exception)
+    return defaults.page_not_found(request, exception)
+
+
+def handler500(request):
+    if request.path.startswith("/api/"):
+        return json_server_error(request)
+    return defaults.server_error(request)
+
+
+if settings.DEBUG:
+    from django.conf.urls.static import static
+
+    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
