@@ -98,3 +98,10 @@ def capabilities_for(principal, client):
 def has_capability(principal, client, capability):
     return capability in capabilities_for(principal, client)
 
+
+
+def can_see_client(principal, client_id):
+    """Cheap check for a single client id (an API key answers without a query)."""
+    if isinstance(principal, ApiKey):
+        return principal.client_id == client_id and Capability.VIEW in api_key_capabilities(principal)
+    return clients_for(principal).filter(pk=client_id).exists()

@@ -6,11 +6,13 @@ class DomainError(Exception):
 
     code = "domain_error"
     status = 400
+    field = None
     default_message = "The request breaks a rule of the domain."
 
     def __init__(self, message=None, *, field=None, code=None, retry_after=None):
         self.message = message or self.default_message
-        self.field = field
+        if field is not None:
+            self.field = field
         if code:
             self.code = code
         self.retry_after = retry_after

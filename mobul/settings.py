@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -176,7 +177,13 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = env_int("CELERY_WORKER_PREFETCH_MULTIPLIER",
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Built in code; django-celery-beat copies it into the database where staff can edit it.
-CELERY_BEAT_SCHEDULE = {}
+CELERY_BEAT_SCHEDULE = {
+    # Creates the current month's and the next months' event partitions ahead of time.
+    "analytics.maintain_partitions": {
+        "task": "analytics.tasks.maintain_partitions",
+        "schedule": crontab(hour=2, minute=0),
+    },
+}
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -275,6 +282,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # One stable enum name per choice set, whichever serializer uses it.
+    "ENUM_NAME_OVERRIDES": {
+        "CampaignStatusEnum": "campaigns.choices.CampaignStatus",
+        "RecipientStatusEnum": "campaigns.choices.RecipientStatus",
+        "ImportStatusEnum": "campaigns.choices.ImportStatus",
+    },
 }
 
 # --- Security -------------------------------------------------------------------------------
@@ -328,3 +341,9 @@ TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
 API_KEY_LAST_USED_RESOLUTION_SECONDS = env_int("API_KEY_LAST_USED_RESOLUTION_SECONDS", 60)
 HEALTH_CHECK_TIMEOUT_SECONDS = env_int("HEALTH_CHECK_TIMEOUT_SECONDS", 2)
 DEMO_PASSWORD = env("DEMO_PASSWORD", "mobul-demo-2026")
+# Region assumed for phone numbers written without a country code.
+DEFAULT_PHONE_REGION = env("DEFAULT_PHONE_REGION", "US")
+# Largest CSV accepted for an import, in bytes.
+IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 512 * 1024 * 1024)
+# Largest upload Django keeps in memory before spooling it to a temporary file.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440

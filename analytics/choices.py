@@ -1,0 +1,30 @@
+import re
+
+from django.db import models
+
+
+class EventType(models.TextChoices):
+    MAIL_SENT = "mail_sent", "Mail sent"
+    MAIL_DELIVERED = "mail_delivered", "Mail delivered"
+    MAIL_RETURNED = "mail_returned", "Mail returned"
+    PURL_VIEWED = "purl_viewed", "PURL viewed"
+    QR_SCANNED = "qr_scanned", "QR code scanned"
+    CALL_STARTED = "call_started", "Call started"
+    CALL_COMPLETED = "call_completed", "Call completed"
+    GIFT_CARD_CLAIMED = "gift_card_claimed", "Gift card claimed"
+    GIFT_CARD_DELIVERED = "gift_card_delivered", "Gift card delivered"
+    GIFT_CARD_REDEEMED = "gift_card_redeemed", "Gift card redeemed"
+    CAMPAIGN_STATUS_CHANGED = "campaign_status_changed", "Campaign status changed"
+
+
+# Integrators record their own event types under this prefix, e.g. "custom.coupon_printed".
+CUSTOM_EVENT_TYPE = re.compile(r"custom\.[a-z0-9_.]{1,50}")
+
+
+class EventSource(models.TextChoices):
+    MAIL = "mail", "Mail"
+    PURL = "purl", "PURL"
+    QR = "qr", "QR code"
+    CALL = "call", "Call"
+    API = "api", "API"
+    STAFF = "staff", "Staff"

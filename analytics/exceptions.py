@@ -1,0 +1,42 @@
+from mobul.exceptions import DomainError
+
+from .choices import EventSource
+
+
+class InvalidEventType(DomainError):
+    code = "invalid_event_type"
+
+    def __init__(self, value, **kwargs):
+        super().__init__(
+            f"Unknown event type {value!r}: use a built-in type or a custom one such as \"custom.coupon_printed\" "
+            "(\"custom.\" followed by 1 to 50 of a-z, 0-9, \"_\" and \".\").",
+            field="event_type",
+            **kwargs,
+        )
+
+
+class InvalidEventSource(DomainError):
+    code = "invalid_event_source"
+
+    def __init__(self, value, **kwargs):
+        super().__init__(
+            f"Unknown event source {value!r}: use one of {', '.join(EventSource.values)}.", field="source", **kwargs
+        )
+
+
+class MissingPartition(DomainError):
+    code = "missing_partition"
+
+    def __init__(self, month, **kwargs):
+        self.month = month
+        super().__init__(
+            f"No events partition exists for {month} (events_{month.replace('-', '_')}), so events of that month "
+            "cannot be recorded. `python manage.py partitions ensure` creates the current and coming months; "
+            "months past retention are gone.",
+            **kwargs,
+        )
+
+
+class CutoffInFuture(DomainError):
+    code = "cutoff_in_future"
+    default_message = "The cutoff is in the future; only past months can be dropped."

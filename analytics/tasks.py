@@ -1,0 +1,9 @@
+from celery import shared_task
+
+from .partitions import ensure_partitions
+
+
+@shared_task
+def maintain_partitions():
+    """Daily: keeps the current month and the next three partitioned, so inserts never find a month missing."""
+    return ensure_partitions()

@@ -1,0 +1,125 @@
+import threading
+from datetime import UTC, date, datetime
+
+import pytest
+from django.db import connection, connections
+
+from analytics import record_event
+from analytics.exceptions import CutoffInFuture
+from analytics.models import Event
+from analytics.partitions import drop_partitions_before, ensure_partitions, list_partitions
+
+# DDL is transactional in PostgreSQL: partitions a test creates vanish with its rolled-back transaction.
+pytestmark = pytest.mark.django_db
+
+
+def names():
+    return [partition.name for partition in list_partitions()]
+
+
+def test_ensure_creates_this_month_and_the_next_ones_across_the_year_end():
+    created = ensure_partitions(months_ahead=3, today=date(2030, 12, 15))
+
+    assert created == ["events_2030_12", "events_2031_01", "events_2031_02", "events_2031_03"]
+    bounds = {partition.name: (partition.start, partition.end) for partition in list_partitions()}
+    assert bounds["events_2030_12"] == (datetime(2030, 12, 1, tzinfo=UTC), datetime(2031, 1, 1, tzinfo=UTC))
+    assert bounds["events_2031_03"] == (datetime(2031, 3, 1, tzinfo=UTC), datetime(2031, 4, 1, tzinfo=UTC))
+
+
+def test_ensure_is_idempotent():
+    first = ensure_partitions(months_ahead=2, today=date(2030, 5, 31))
+    before = names()
+
+    assert first == ["events_2030_05", "events_2030_06", "events_2030_07"]
+    assert ensure_partitions(months_ahead=2, today=date(2030, 5, 1)) == []
+    assert ensure_partitions(months_ahead=3, today=date(2030, 5, 1)) == ["events_2030_08"]
+    assert names() == sorted(before + ["events_2030_08"])
+
+
+def test_ensure_refuses_a_negative_horizon():
+    with pytest.raises(ValueError, match="negative"):
+        ensure_partitions(months_ahead=-1)
+
+
+def test_list_reports_row_estimates_never_below_zero(campaign):
+    ensure_partitions(months_ahead=0, today=date(2020, 1, 1))
+    for day in (3, 4, 5):
+        record_event(event_type="mail_sent", source="mail", campaign=campaign,
+                     occurred_at=datetime(2020, 1, day, tzinfo=UTC))
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE events_2020_01")
+
+    estimates = {partition.name: partition.estimated_rows for partition in list_partitions()}
+    assert estimates["events_2020_01"] == 3
+    assert min(estimates.values()) == 0
+
+
+def test_drop_removes_only_partitions_that_end_by_the_cutoff(campaign):
+    ensure_partitions(months_ahead=2, today=date(2020, 1, 1))
+    young = record_event(event_type="purl_viewed", source="purl", campaign=campaign,
+                         occurred_at=datetime(2020, 2, 20, tzinfo=UTC))
+    old = record_event(event_type="mail_sent", source="mail", campaign=campaign,
+                       occurred_at=datetime(2020, 1, 20, tzinfo=UTC))
+
+    # February reaches past the cutoff, so it stays whole.
+    assert drop_partitions_before(date(2020, 2, 15)) == ["events_2020_01"]
+
+    assert "events_2020_01" not in names()
+    assert {"events_2020_02", "events_2020_03"} <= set(names())
+    assert list(Event.objects.filter(campaign=campaign)) == [young]
+    assert not Event.objects.filter(pk=old.pk).exists()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass('events_2020_01')")
+        assert cursor.fetchone() == (None,)
+
+    # A partition ending exactly at the cutoff is wholly older.
+    assert drop_partitions_before(date(2020, 3, 1)) == ["events_2020_02"]
+
+
+def test_drop_dry_run_changes_nothing(campaign):
+    ensure_partitions(months_ahead=2, today=date(2020, 1, 1))
+    record_event(event_type="mail_sent", source="mail", campaign=campaign, occurred_at=datetime(2020, 1, 2, tzinfo=UTC))
+    before = names()
+
+    assert drop_partitions_before(date(2020, 3, 1), dry_run=True) == ["events_2020_01", "events_2020_02"]
+
+    assert names() == before
+    assert Event.objects.filter(campaign=campaign).count() == 1
+
+
+def test_drop_refuses_a_future_cutoff():
+    before = names()
+
+    with pytest.raises(CutoffInFuture):
+        drop_partitions_before(date(2099, 1, 1))
+    assert names() == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_runs_wait_for_each_other_and_create_each_partition_once():
+    today = date(2032, 6, 1)
+    start = threading.Barrier(4)
+    results, errors = [], []
+
+    def run():
+        try:
+            start.wait()
+            results.append(ensure_partitions(months_ahead=2, today=today))
+        except Exception as exc:  # a thread's exception would otherwise be lost
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+        assert errors == []
+        assert sorted(results) == [[], [], [], ["events_2032_06", "events_2032_07", "events_2032_08"]]
+    finally:
+        # Committed DDL: the flush after this test empties tables but would leave these behind.
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE IF EXISTS events_2032_06, events_2032_07, events_2032_08")

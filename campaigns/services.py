@@ -1,0 +1,212 @@
+"""Every write to campaigns, templates, recipients and imports goes through these functions."""
+
+from django.db import IntegrityError, transaction
+from django.forms.models import model_to_dict
+from django.utils import timezone
+
+import analytics
+from accounts.choices import AuditAction
+from accounts.models import ApiKey
+from accounts.services import record_audit
+from analytics.choices import EventSource, EventType
+
+from .choices import EDITABLE_STATUSES, TRANSITIONS, CampaignStatus, ImportKind
+from .exceptions import CampaignLocked, DuplicateRecipient, IllegalTransition, TransitionRuleViolation
+from .imports import inspect_upload
+from .models import Campaign, ImportJob, MailTemplate, Recipient
+from .tasks import process_import
+from .normalize import collapse, dedupe_hash, normalize_email, normalize_phone
+from .tokens import new_redemption_token, new_short_code
+
+def _changes(before, after, fields):
+    return {name: [before.get(name), after.get(name)] for name in fields if before.get(name) != after.get(name)}
+
+
+def _snapshot(instance, fields):
+    return {name: str(value) if value is not None else None for name, value in model_to_dict(instance, fields).items()}
+
+
+def event_source(request):
+    """Events caused by an integrator's key come from the API; anything a person did is staff."""
+    return EventSource.API if request is not None and isinstance(getattr(request, "auth", None), ApiKey) else (
+        EventSource.STAFF
+    )
+
+
+# --- Templates ------------------------------------------------------------------------------
+
+@transaction.atomic
+def create_template(*, client, request=None, **fields):
+    template = MailTemplate(client=client, **fields)
+    template.full_clean()
+    template.save()
+    record_audit(action=AuditAction.CREATE, obj=template, client=client, request=request,
+                 changes={"name": template.name})
+    return template
+
+
+@transaction.atomic
+def update_template(*, template, request=None, **fields):
+    template = MailTemplate.objects.select_for_update().get(pk=template.pk)
+    before = _snapshot(template, fields)
+    for name, value in fields.items():
+        setattr(template, name, value)
+    template.full_clean()
+    template.save()
+    record_audit(action=AuditAction.UPDATE, obj=template, client=template.client, request=request,
+                 changes=_changes(before, _snapshot(template, fields), fields))
+    return template
+
+
+@transaction.atomic
+def delete_template(*, template, request=None):
+    """Deletes an unused template; one that campaigns use raises ProtectedError."""
+    record_audit(action=AuditAction.DELETE, obj=template, client=template.client, request=request)
+    template.delete()
+
+
+# --- Campaigns ------------------------------------------------------------------------------
+
+@transaction.atomic
+def create_campaign(*, client, request=None, **fields):
+    campaign = Campaign(client=client, **fields)
+    campaign.full_clean()
+    campaign.save()
+    record_audit(action=AuditAction.CREATE, obj=campaign, client=client, request=request,
+                 changes={"name": campaign.name})
+    return campaign
+
+
+@transaction.atomic
+def update_campaign(*, campaign, request=None, **fields):
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    if "template" in fields and fields["template"] != campaign.template and campaign.status not in EDITABLE_STATUSES:
+        raise CampaignLocked(f"The template cannot change once the campaign is {campaign.get_status_display()}.",
+                             field="template")
+    before = _snapshot(campaign, fields)
+    for name, value in fields.items():
+        setattr(campaign, name, value)
+    campaign.full_clean()
+    campaign.save()
+    record_audit(action=AuditAction.UPDATE, obj=campaign, client=campaign.client, request=request,
+                 changes=_changes(before, _snapshot(campaign, fields), fields))
+    return campaign
+
+
+def _check_transition_rules(campaign, target):
+    if target == CampaignStatus.PROOFED and campaign.template_id is None:
+        raise TransitionRuleViolation("Attach a mail template before proofing.", field="template")
+    if target == CampaignStatus.APPROVED:
+        if campaign.template_id is None:
+            raise TransitionRuleViolation("A campaign needs a mail template to be approved.", field="template")
+        if not campaign.recipients.exists():
+            raise TransitionRuleViolation("A campaign needs recipients to be approved.", field="recipients")
+    if target in (CampaignStatus.SCHEDULED, CampaignStatus.IN_PRODUCTION, CampaignStatus.MAILED):
+        if campaign.mail_date is None:
+            raise TransitionRuleViolation("Set a mail date first.", field="mail_date")
+    if target == CampaignStatus.SCHEDULED and campaign.mail_date < timezone.localdate():
+        raise TransitionRuleViolation("The mail date is in the past.", field="mail_date")
+
+
+@transaction.atomic
+def transition_campaign(*, campaign, to_status, request=None, reason=""):
+    """Moves a campaign along its lifecycle, or raises a 409 error that says why not."""
+    if to_status not in CampaignStatus.values:
+        raise IllegalTransition(f"{to_status!r} is not a campaign status.", field="to")
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    current = CampaignStatus(campaign.status)
+    target = CampaignStatus(to_status)
+    if target not in TRANSITIONS[current]:
+        allowed = ", ".join(sorted(TRANSITIONS[current])) or "none: this is a final state"
+        raise IllegalTransition(
+            f"A campaign cannot go from {current.label} to {target.label}. Allowed next steps: {allowed}.",
+            field="to",
+        )
+    _check_transition_rules(campaign, target)
+    campaign.status = target
+    campaign.status_changed_at = timezone.now()
+    campaign.save(update_fields=["status", "status_changed_at", "updated_at"])
+    changes = {"status": [current.value, target.value]}
+    if reason:
+        changes["reason"] = reason
+    record_audit(action=AuditAction.TRANSITION, obj=campaign, client=campaign.client, request=request,
+                 changes=changes)
+    analytics.record_event(
+        event_type=EventType.CAMPAIGN_STATUS_CHANGED, campaign_id=campaign.pk, source=event_source(request),
+        payload={"from": current.value, "to": target.value, **({"reason": reason} if reason else {})},
+    )
+    return campaign
+
+
+def allowed_transitions(campaign):
+    return sorted(TRANSITIONS[CampaignStatus(campaign.status)])
+
+
+# --- Recipients -----------------------------------------------------------------------------
+
+def _lock_editable(campaign):
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    if campaign.status not in EDITABLE_STATUSES:
+        raise CampaignLocked()
+    return campaign
+
+
+@transaction.atomic
+def create_recipient(*, campaign, request=None, **fields):
+    """Adds one recipient, normalised and checked exactly like an imported row."""
+    campaign = _lock_editable(campaign)
+    for name in ("first_name", "last_name", "company", "address1", "address2", "city", "state"):
+        fields[name] = collapse(fields.get(name, ""))
+    fields["postal_code"] = fields.get("postal_code", "").strip().upper()
+    fields["country"] = (fields.get("country") or "US").upper()
+    fields["phone"] = normalize_phone(fields.get("phone", ""))
+    fields["email"] = normalize_email(fields.get("email", ""))
+    fingerprint = dedupe_hash(**{name: fields.get(name, "") for name in (
+        "external_id", "first_name", "last_name", "company", "address1", "address2", "postal_code")})
+    if campaign.recipients.filter(dedupe_hash=fingerprint).exists():
+        raise DuplicateRecipient()
+    recipient = Recipient(campaign=campaign, dedupe_hash=fingerprint, **fields)
+    recipient.full_clean(exclude=["redemption_token", "short_code"])
+    for _ in range(3):
+        recipient.redemption_token, recipient.short_code = new_redemption_token(), new_short_code()
+        try:
+            with transaction.atomic():
+                recipient.save()
+            break
+        except IntegrityError:
+            # A random token or code collided with an existing one: draw again.
+            continue
+    else:
+        raise IntegrityError("Could not draw a unique redemption token.")
+    record_audit(action=AuditAction.CREATE, obj=recipient, client=campaign.client, request=request)
+    return recipient
+
+
+@transaction.atomic
+def delete_recipient(*, recipient, request=None):
+    """Soft delete: the row stays for analytics and audit, hidden from every default query."""
+    _lock_editable(recipient.campaign)
+    Recipient.all_objects.filter(pk=recipient.pk, deleted_at__isnull=True).update(deleted_at=timezone.now())
+    record_audit(action=AuditAction.DELETE, obj=recipient, client=recipient.campaign.client, request=request)
+
+
+# --- Imports --------------------------------------------------------------------------------
+
+@transaction.atomic
+def start_recipient_import(*, campaign, uploaded_file, on_error, request=None):
+    """Checks the file, stores it and queues the import. Returns the ImportJob to poll."""
+    campaign = _lock_editable(campaign)
+    inspect_upload(uploaded_file)
+    api_key = request.auth if request is not None and isinstance(getattr(request, "auth", None), ApiKey) else None
+    user = getattr(request, "user", None)
+    job = ImportJob(
+        client=campaign.client, campaign=campaign, kind=ImportKind.RECIPIENTS, on_error=on_error,
+        original_filename=(uploaded_file.name or "")[:255], size_bytes=uploaded_file.size,
+        created_by=user if user is not None and user.is_authenticated else None, api_key=api_key,
+    )
+    job.file.save(f"campaign-{campaign.pk}.csv", uploaded_file, save=False)
+    job.save()
+    record_audit(action=AuditAction.CREATE, obj=job, client=campaign.client, request=request,
+                 changes={"file": job.original_filename, "size_bytes": job.size_bytes, "on_error": on_error})
+    transaction.on_commit(lambda: process_import.delay(job.pk))
+    return job

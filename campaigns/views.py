@@ -1,0 +1,60 @@
+"""The recipient's personal landing page (PURL) and the page where a printed code can be typed in."""
+
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
+
+import analytics
+from analytics.choices import EventSource, EventType
+
+from .choices import MAILED_STATUSES, RESPONDING_STATUSES, CampaignStatus
+from .models import Recipient
+from .tokens import looks_like_token, normalize_short_code
+
+
+def _not_found(request):
+    return render(request, "campaigns/landing_not_found.html", status=404)
+
+
+@never_cache
+@require_http_methods(["GET"])
+def landing(request, token):
+    recipient = None
+    if looks_like_token(token):
+        recipient = (
+            Recipient.objects.select_related("campaign__client").filter(redemption_token=token).first()
+        )
+    if recipient is None:
+        return _not_found(request)
+    campaign = recipient.campaign
+    via_qr = request.GET.get("via") == "qr"
+    if campaign.status in MAILED_STATUSES:
+        analytics.record_event(
+            event_type=EventType.QR_SCANNED if via_qr else EventType.PURL_VIEWED,
+            campaign_id=campaign.pk,
+            recipient_id=recipient.pk,
+            source=EventSource.QR if via_qr else EventSource.PURL,
+            payload={"user_agent": request.headers.get("User-Agent", "")[:200]},
+        )
+    context = {
+        "recipient": recipient,
+        "campaign": campaign,
+        "client": campaign.client,
+        "is_open": campaign.status in RESPONDING_STATUSES,
+        "is_paused": campaign.status == CampaignStatus.PAUSED,
+        "has_ended": campaign.status in (CampaignStatus.COMPLETED, CampaignStatus.CANCELLED),
+    }
+    return render(request, "campaigns/landing.html", context)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def enter_code(request):
+    error = ""
+    if request.method == "POST":
+        code = normalize_short_code(request.POST.get("code", ""))
+        recipient = Recipient.objects.filter(short_code=code).only("redemption_token").first() if code else None
+        if recipient is not None:
+            return redirect("campaigns:landing", token=recipient.redemption_token)
+        error = "We could not find that code. Check it against your mail piece: 10 letters and digits."
+    return render(request, "campaigns/enter_code.html", {"error": error}, status=400 if error else 200)
