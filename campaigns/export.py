@@ -96,7 +96,7 @@ def _zip_stream(campaign):
 
 def export_response(campaign, export_format):
     if export_format not in EXPORT_FORMATS:
-        raise DomainError(f"Unknown export format {export_format!r}; use csv or zip.", field="format",
+        raise DomainError(f"Unknown export output {export_format!r}; use csv or zip.", field="output",
                           code="invalid_format")
     name = f"campaign-{campaign.pk}-print"
     if export_format == "zip":

@@ -1,5 +1,6 @@
 """Every write to campaigns, templates, recipients and imports goes through these functions."""
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.forms.models import model_to_dict
 from django.utils import timezone
@@ -159,8 +160,11 @@ def create_recipient(*, campaign, request=None, **fields):
         fields[name] = collapse(fields.get(name, ""))
     fields["postal_code"] = fields.get("postal_code", "").strip().upper()
     fields["country"] = (fields.get("country") or "US").upper()
-    fields["phone"] = normalize_phone(fields.get("phone", ""))
-    fields["email"] = normalize_email(fields.get("email", ""))
+    for name, normalize in (("phone", normalize_phone), ("email", normalize_email)):
+        try:
+            fields[name] = normalize(fields.get(name, ""))
+        except ValidationError as error:
+            raise ValidationError({name: error.messages}) from None
     fingerprint = dedupe_hash(**{name: fields.get(name, "") for name in (
         "external_id", "first_name", "last_name", "company", "address1", "address2", "postal_code")})
     if campaign.recipients.filter(dedupe_hash=fingerprint).exists():

@@ -166,7 +166,8 @@ CACHES = {
 }
 SESSION_ENGINE = "django.contrib.sessions.backends.cache"
 
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", redis_url_with_db(REDIS_URL, 1))
+# Tests publish to their own broker database, so a development worker never takes their tasks.
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", redis_url_with_db(REDIS_URL, REDIS_TEST_DB - 1 if TESTING else 1))
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", TESTING)
 CELERY_TASK_EAGER_PROPAGATES = True
@@ -207,7 +208,7 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 MEDIA_URL = "/media/"
-MEDIA_ROOT = Path(env("MEDIA_ROOT", str(BASE_DIR / "media")))
+MEDIA_ROOT = Path(env("MEDIA_ROOT", str(BASE_DIR / ("test-artifacts/media" if TESTING else "media"))))
 
 # Files go to the local disk by default and to S3 (or any S3-compatible store) when a bucket
 # is configured.

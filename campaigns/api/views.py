@@ -145,13 +145,14 @@ class CampaignViewSet(
         return Response(ImportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
-        parameters=[OpenApiParameter("format", str, enum=["csv", "zip"], description="csv (QR as inline SVG) or zip")],
+        parameters=[OpenApiParameter("output", str, enum=["csv", "zip"],
+                                     description="csv (QR codes inline as SVG) or zip (CSV plus one SVG per piece)")],
         responses={(200, "text/csv"): bytes, (200, "application/zip"): bytes},
     )
     @action(detail=True, methods=["get"], url_path="export", filterset_class=None, pagination_class=None)
     def export(self, request, pk=None):
         """Print-ready export for the mail vendor: merge fields, PURL and a QR code per recipient."""
-        return export_response(self.get_object(), request.query_params.get("format", "csv"))
+        return export_response(self.get_object(), request.query_params.get("output", "csv"))
 
 
 class CampaignRecipientViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin, mixins.CreateModelMixin,

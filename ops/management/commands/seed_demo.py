@@ -9,7 +9,8 @@ from django.db import transaction
 
 from accounts.choices import OrganizationKind, Role
 from accounts.models import Client, Membership, Organization, User
-from campaigns.models import Campaign
+from campaigns.models import Campaign, MailTemplate
+from campaigns.services import create_recipient
 
 ORGANIZATIONS = [
     ("mobul", "Mobul", OrganizationKind.PLATFORM),
@@ -26,6 +27,15 @@ USERS = [
     ("owner@brightside.example", "Bob Brightside", Role.CLIENT_ADMIN, "brightside-auto", False),
 ]
 CAMPAIGNS = [("acme-dental", "Spring Smile Check-up")]
+DEMO_TEMPLATE = {
+    "name": "Spring postcard",
+    "front_html": "<h1>{{ first_name }}, your smile deserves a check-up</h1><p>Visit {{ purl }}</p>",
+    "back_html": "<p>{{ first_name }} {{ last_name }}<br>{{ address1 }}<br>{{ city }}, {{ state }} {{ postal_code }}</p>",
+}
+DEMO_RECIPIENTS = 25
+STREETS = ["Maple Ave", "Oak St", "Cedar Ln", "Elm St", "Pine Rd"]
+FIRST_NAMES = ["Ann", "Ben", "Cara", "Dev", "Eli", "Fay", "Gus", "Hana", "Ivo", "Jo"]
+LAST_NAMES = ["Lee", "Park", "Diaz", "Okafor", "Nguyen"]
 
 
 class Command(BaseCommand):
@@ -54,7 +64,19 @@ class Command(BaseCommand):
             }
             Membership.objects.get_or_create(user=user, **scope, defaults={"role": role})
         for client_slug, name in CAMPAIGNS:
-            Campaign.objects.get_or_create(client=clients[client_slug], name=name)
+            client = clients[client_slug]
+            template, _ = MailTemplate.objects.get_or_create(client=client, name=DEMO_TEMPLATE["name"],
+                                                             defaults=DEMO_TEMPLATE)
+            campaign, _ = Campaign.objects.get_or_create(
+                client=client, name=name, defaults={"template": template, "offer": "A free whitening kit"}
+            )
+            for n in range(campaign.recipients.count(), DEMO_RECIPIENTS):
+                create_recipient(
+                    campaign=campaign, first_name=FIRST_NAMES[n % 10], last_name=LAST_NAMES[n % 5],
+                    address1=f"{100 + n} {STREETS[n % 5]}", city="Springfield", state="IL",
+                    postal_code=f"627{n % 100:02d}", phone=f"(217) 555-{1000 + n}",
+                    email=f"{FIRST_NAMES[n % 10].lower()}.{n}@example.com",
+                )
 
         self.stdout.write(self.style.SUCCESS("Demo data is loaded. Logins (password for all: DEMO_PASSWORD):"))
         for email, _, role, scope_slug, _ in USERS:

@@ -1,0 +1,97 @@
+"""What every benchmark needs: its own database, a scratch folder, comparable measurements, a results file.
+
+Benchmarks empty tables between measurements, so they run against `mobul_bench` (or
+BENCH_DATABASE_URL), never the development database.
+"""
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from multiprocessing import get_context
+from pathlib import Path
+
+import django
+
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/mobul_bench"
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+# Generated files and stored media. A fixed path, so that worker processes find what the parent wrote.
+WORK_DIR = Path(tempfile.gettempdir()) / "mobul-bench"
+
+
+def setup_django():
+    """Points the settings at the benchmark database and the scratch folder; call before importing models."""
+    os.environ["DATABASE_URL"] = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
+    os.environ["MEDIA_ROOT"] = str(WORK_DIR / "media")
+    # DEBUG keeps every query in memory, which would distort both time and memory.
+    os.environ["DEBUG"] = "false"
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mobul.settings")
+    django.setup()
+    from django.conf import settings
+
+    name = settings.DATABASES["default"]["NAME"]
+    if "bench" not in name:
+        raise SystemExit(f"Refusing to run against database {name!r}: benchmarks empty tables. Name it *bench*.")
+
+
+def prepare_database():
+    """Creates the benchmark database if it is missing and migrates it."""
+    from django.core.management import call_command
+
+    call_command("preflight", create_database=True)
+    call_command("migrate", verbosity=0)
+
+
+@contextmanager
+def scratch_folder():
+    shutil.rmtree(WORK_DIR, ignore_errors=True)
+    WORK_DIR.mkdir(parents=True)
+    try:
+        yield WORK_DIR
+    finally:
+        shutil.rmtree(WORK_DIR, ignore_errors=True)
+
+
+def empty_tables(*tables):
+    """Starts the next measurement from the same state: tables empty and vacuumed, WAL checkpointed."""
+    from django.db import connection
+
+    names = ", ".join(tables)
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+        cursor.execute(f"VACUUM ANALYZE {names}")
+        # Otherwise the checkpoint that the previous run's WAL calls for lands in the middle of the next run.
+        cursor.execute("CHECKPOINT")
+
+
+def timed(function, *args):
+    """(seconds, result) of one call."""
+    start = time.perf_counter()
+    result = function(*args)
+    return time.perf_counter() - start, result
+
+
+def in_fresh_process(function, *args):
+    """`function(*args)` in a new interpreter, so that its time and memory are its own."""
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(function, *args).result()
+
+
+def peak_memory_mb():
+    """This process's peak resident memory. Not ru_maxrss: on Linux it carries the parent's over fork + exec."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("VmHWM missing from /proc/self/status")
+
+
+def write_results(name, figures):
+    RESULTS_DIR.mkdir(exist_ok=True)
+    path = RESULTS_DIR / f"{name}.json"
+    path.write_text(json.dumps(figures, indent=2) + "\n")
+    return path
