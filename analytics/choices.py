@@ -28,3 +28,30 @@ class EventSource(models.TextChoices):
     CALL = "call", "Call"
     API = "api", "API"
     STAFF = "staff", "Staff"
+
+
+class FunnelStage(models.TextChoices):
+    MAILED = "mailed", "Mailed"
+    DELIVERED = "delivered", "Delivered"
+    VISITED = "visited", "Visited"
+    CALLED = "called", "Called"
+    RESPONDED = "responded", "Responded"
+    REDEEMED = "redeemed", "Redeemed"
+
+
+# Which funnel stages an event puts its recipient in. "responded" is any first response.
+STAGES_BY_EVENT_TYPE = {
+    EventType.MAIL_SENT: (FunnelStage.MAILED,),
+    EventType.MAIL_DELIVERED: (FunnelStage.DELIVERED,),
+    EventType.PURL_VIEWED: (FunnelStage.VISITED, FunnelStage.RESPONDED),
+    EventType.QR_SCANNED: (FunnelStage.VISITED, FunnelStage.RESPONDED),
+    EventType.CALL_STARTED: (FunnelStage.CALLED, FunnelStage.RESPONDED),
+    EventType.GIFT_CARD_CLAIMED: (FunnelStage.REDEEMED,),
+}
+
+
+class MailScanStatus(models.TextChoices):
+    """What the print vendor's scan says happened to a mail piece."""
+
+    DELIVERED = "delivered", "Delivered"
+    RETURNED = "returned", "Returned to sender"

@@ -1,4 +1,4 @@
-from mobul.exceptions import DomainError
+from mobul.exceptions import Conflict, DomainError
 
 from .choices import EventSource
 
@@ -40,3 +40,30 @@ class MissingPartition(DomainError):
 class CutoffInFuture(DomainError):
     code = "cutoff_in_future"
     default_message = "The cutoff is in the future; only past months can be dropped."
+
+
+class MailWebhookNotConfigured(DomainError):
+    code = "webhook_not_configured"
+    status = 503
+    default_message = (
+        "The mail-tracking webhook has no signing secret configured (MAIL_WEBHOOK_SECRET), so it accepts nothing."
+    )
+
+
+class InvalidSignature(DomainError):
+    code = "invalid_signature"
+    status = 401
+
+
+class ReplayedRequest(Conflict):
+    code = "replayed"
+    default_message = "This signed request was already received; sign a retry with a new timestamp."
+
+
+class InvalidScanBatch(DomainError):
+    code = "invalid_body"
+
+
+class TooManyScans(InvalidScanBatch):
+    code = "too_many_scans"
+    field = "scans"

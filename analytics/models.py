@@ -2,7 +2,7 @@ from django.db import models
 from django.db.models import Func, Q, Value
 from django.utils import timezone
 
-from .choices import EventSource
+from .choices import EventSource, FunnelStage, MailScanStatus
 
 
 class Event(models.Model):
@@ -44,3 +44,96 @@ class Event(models.Model):
 
     def __str__(self):
         return f"{self.event_type} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class CampaignDailyStat(models.Model):
+    """Events per campaign, UTC day and type: what the dashboards read instead of scanning events."""
+
+    # Indexed by the leading column of the unique constraint.
+    campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.CASCADE, db_index=False,
+                                 related_name="daily_stats")
+    day = models.DateField()
+    event_type = models.CharField(max_length=64)
+    events = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "campaign_daily_stats"
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "day", "event_type"], name="campaign_daily_stats_key")
+        ]
+        verbose_name = "daily campaign statistic"
+
+    def __str__(self):
+        return f"{self.campaign_id} {self.day} {self.event_type}: {self.events}"
+
+
+class CampaignDailyFunnel(models.Model):
+    """Recipients reaching a funnel stage for the first time, per campaign and UTC day."""
+
+    campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.CASCADE, db_index=False,
+                                 related_name="daily_funnel")
+    day = models.DateField()
+    stage = models.CharField(max_length=16, choices=FunnelStage.choices)
+    recipients = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "campaign_daily_funnel"
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "day", "stage"], name="campaign_daily_funnel_key")
+        ]
+
+    def __str__(self):
+        return f"{self.campaign_id} {self.day} {self.stage}: {self.recipients}"
+
+
+class RecipientStage(models.Model):
+    """The first time a recipient reached a funnel stage: makes funnel counts distinct recipients."""
+
+    pk = models.CompositePrimaryKey("recipient_id", "stage")
+    recipient_id = models.BigIntegerField()
+    stage = models.CharField(max_length=16, choices=FunnelStage.choices)
+    campaign_id = models.BigIntegerField(db_index=True)
+    first_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "recipient_stages"
+
+    def __str__(self):
+        return f"{self.recipient_id} {self.stage} {self.first_at:%Y-%m-%d}"
+
+
+class EventIngestKey(models.Model):
+    """An integrator's idempotency key for one event: a retried batch never counts an event twice."""
+
+    pk = models.CompositePrimaryKey("client_id", "key")
+    client_id = models.BigIntegerField()
+    key = models.CharField(max_length=100)
+    created_at = models.DateTimeField(db_default=models.functions.Now(), db_index=True)
+
+    class Meta:
+        db_table = "event_ingest_keys"
+
+    def __str__(self):
+        return self.key
+
+
+class MailScan(models.Model):
+    """A delivery scan the print vendor reported. The unique scan id is what makes a re-sent scan count once."""
+
+    scan_id = models.CharField(max_length=100)
+    # Recipients are soft-deleted, never removed, so PROTECT never fires in practice; it keeps scans attached.
+    recipient = models.ForeignKey("campaigns.Recipient", on_delete=models.PROTECT, related_name="mail_scans")
+    status = models.CharField(max_length=16, choices=MailScanStatus.choices)
+    scanned_at = models.DateTimeField()
+    # Filled in by the database, so the set-based insert of a whole batch gets it too.
+    received_at = models.DateTimeField(db_default=models.functions.Now(), editable=False)
+
+    class Meta:
+        db_table = "mail_scans"
+        # A constraint rather than unique=True, which would add a LIKE index that exact lookups never use.
+        constraints = [models.UniqueConstraint(fields=["scan_id"], name="mail_scans_scan_id_key")]
+        # Newest first along the primary key index: the table grows by one row per mail piece.
+        ordering = ["-pk"]
+
+    def __str__(self):
+        return f"{self.scan_id} {self.status}"

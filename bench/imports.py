@@ -116,6 +116,7 @@ def _campaigns():
 
 
 def _import_in_child(job_id):
+    """Runs in the fresh process: times the import alone, then reads the process's peak memory."""
     seconds, job = common.timed(run_recipient_import, ImportJob.objects.get(pk=job_id))
     return {"seconds": seconds, "peak_mb": common.peak_memory_mb(), "status": job.status,
             "rows_imported": job.rows_imported, "error_message": job.error_message}

@@ -263,7 +263,8 @@ def _copy_rows(job, columns, report, progress, stats, rows_total):
     with job.file.open("rb") as binary, io.TextIOWrapper(binary, encoding="utf-8-sig", newline="") as text:
         reader = csv.reader(text)
         next(reader, None)
-        with connection.cursor() as cursor, cursor.cursor.copy(
+        # Raw psycopg COPY: wrapped so its errors surface as Django's (IntegrityError, ...).
+        with connection.wrap_database_errors, connection.cursor() as cursor, cursor.cursor.copy(
             f"COPY recipients ({', '.join(COPY_COLUMNS)}) FROM STDIN"
         ) as copy:
             try:

@@ -10,12 +10,13 @@ from accounts.choices import AuditAction
 from accounts.models import ApiKey
 from accounts.services import record_audit
 from analytics.choices import EventSource, EventType
+from analytics.services import record_recipient_events
 
 from .choices import EDITABLE_STATUSES, TRANSITIONS, CampaignStatus, ImportKind
 from .exceptions import CampaignLocked, DuplicateRecipient, IllegalTransition, TransitionRuleViolation
 from .imports import inspect_upload
 from .models import Campaign, ImportJob, MailTemplate, Recipient
-from .tasks import process_import
+from .tasks import process_import, record_mailing
 from .normalize import collapse, dedupe_hash, normalize_email, normalize_phone
 from .tokens import new_redemption_token, new_short_code
 
@@ -136,7 +137,24 @@ def transition_campaign(*, campaign, to_status, request=None, reason=""):
         event_type=EventType.CAMPAIGN_STATUS_CHANGED, campaign_id=campaign.pk, source=event_source(request),
         payload={"from": current.value, "to": target.value, **({"reason": reason} if reason else {})},
     )
+    if target == CampaignStatus.MAILED:
+        transaction.on_commit(lambda: record_mailing.delay(campaign.pk))
     return campaign
+
+
+# Pending recipients become mailed; RETURNING feeds one mail_sent event per piece.
+MAIL_PENDING_RECIPIENTS_SQL = (
+    "UPDATE recipients SET status = 'mailed', updated_at = now()"
+    " WHERE campaign_id = %(campaign)s AND deleted_at IS NULL AND status = 'pending' RETURNING id"
+)
+
+
+def mark_campaign_mailed(*, campaign_id):
+    """Every pending recipient of the campaign is mailed: status and a `mail_sent` event each. Idempotent."""
+    return record_recipient_events(
+        recipients_sql=MAIL_PENDING_RECIPIENTS_SQL, params={"campaign": campaign_id}, campaign_id=campaign_id,
+        event_type=EventType.MAIL_SENT, source=EventSource.MAIL,
+    )
 
 
 def allowed_transitions(campaign):

@@ -13,3 +13,11 @@ def process_import(import_job_id):
         return
     if job.kind == ImportKind.RECIPIENTS:
         run_recipient_import(job)
+
+
+@shared_task(acks_late=True)
+def record_mailing(campaign_id):
+    """Marks a mailed campaign's pieces as sent. Idempotent: only still-pending recipients are touched."""
+    from .services import mark_campaign_mailed
+
+    mark_campaign_mailed(campaign_id=campaign_id)

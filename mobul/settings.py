@@ -344,6 +344,11 @@ HEALTH_CHECK_TIMEOUT_SECONDS = env_int("HEALTH_CHECK_TIMEOUT_SECONDS", 2)
 DEMO_PASSWORD = env("DEMO_PASSWORD", "mobul-demo-2026")
 # Region assumed for phone numbers written without a country code.
 DEFAULT_PHONE_REGION = env("DEFAULT_PHONE_REGION", "US")
+# Shared secret the print vendor signs mail-tracking webhooks with (HMAC-SHA256 over "<timestamp>.<body>").
+# No production default: unset, the webhook answers 503 and accepts nothing.
+MAIL_WEBHOOK_SECRET = env("MAIL_WEBHOOK_SECRET", "" if PRODUCTION else "insecure-local-mail-webhook-secret")
+# How far a signed request's timestamp may be from our clock; signatures are remembered for twice as long.
+MAIL_WEBHOOK_TOLERANCE_SECONDS = env_int("MAIL_WEBHOOK_TOLERANCE_SECONDS", 300)
 # Largest CSV accepted for an import, in bytes.
 IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 512 * 1024 * 1024)
 # Largest upload Django keeps in memory before spooling it to a temporary file.

@@ -13,6 +13,7 @@ api_v1 = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("", include("accounts.api.urls")),
     path("", include("campaigns.api.urls")),
+    path("", include("analytics.api.urls")),
 ]
 
 urlpatterns = [
@@ -20,6 +21,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("health/", health, name="health"),
     path("r/", include("campaigns.urls")),
+    path("webhooks/mail/", include("analytics.webhook_urls")),
 ]
 
 admin.site.site_header = "Mobul staff"

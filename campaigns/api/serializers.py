@@ -5,6 +5,7 @@ from accounts.access import clients_for, principal_of
 from accounts.api.serializers import TenantOwnedSerializer
 
 from ..choices import CampaignStatus, ImportErrorPolicy
+from ..imports import MAX_CUSTOM_COLUMNS, MAX_CUSTOM_VALUE_LENGTH
 from ..models import Campaign, ImportJob, MailTemplate, Recipient
 from ..services import allowed_transitions
 from ..tokens import format_short_code
@@ -66,6 +67,17 @@ class RecipientSerializer(serializers.ModelSerializer):
 
     def get_short_code(self, recipient) -> str:
         return format_short_code(recipient.short_code)
+
+    def validate_custom_fields(self, value):
+        # The same limits as extra CSV columns: flat text merge fields.
+        if not isinstance(value, dict) or len(value) > MAX_CUSTOM_COLUMNS or not all(
+            isinstance(key, str) and isinstance(item, str) and len(item) <= MAX_CUSTOM_VALUE_LENGTH
+            for key, item in value.items()
+        ):
+            raise serializers.ValidationError(
+                f"Use an object of at most {MAX_CUSTOM_COLUMNS} text values of up to {MAX_CUSTOM_VALUE_LENGTH} characters."
+            )
+        return value
 
     def validate(self, attrs):
         if not (attrs.get("first_name") or attrs.get("last_name") or attrs.get("company")):

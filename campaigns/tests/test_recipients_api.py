@@ -32,6 +32,7 @@ def test_create_one_normalises_like_an_import(key_client, campaign):
 
 @pytest.mark.parametrize(("field", "value", "message"), [
     ("phone", "12345", "not a valid phone number"),
+    ("custom_fields", {"tier": {"nested": 1}}, "text values"),
     ("email", "ann@", "valid email"),
     ("address1", "", "blank"),
 ])

@@ -1,0 +1,123 @@
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from analytics.models import CampaignDailyStat, Event
+from analytics.partitions import month_start
+from analytics.services import record_event
+from campaigns.models import Campaign
+from campaigns.services import create_recipient
+
+pytestmark = pytest.mark.django_db
+
+EVENTS = "/api/v1/events/"
+
+
+@pytest.fixture
+def recipient(campaign):
+    return create_recipient(campaign=campaign, first_name="Ann", last_name="Lee", address1="1 Main St",
+                            city="Boston", postal_code="02108")
+
+
+def _iso(moment):
+    return moment.isoformat()
+
+
+def test_a_batch_is_stored_with_per_item_errors(key_client, campaign, recipient, tenant_b):
+    foreign = Campaign.objects.create(client=tenant_b.client, name="theirs")
+    now = timezone.now()
+    batch = [
+        {"campaign": campaign.pk, "event_type": "purl_viewed", "recipient": recipient.pk, "occurred_at": _iso(now)},
+        {"campaign": campaign.pk, "event_type": "custom.coupon_printed", "payload": {"store": 12}},
+        {"campaign": foreign.pk, "event_type": "purl_viewed"},
+        {"campaign": campaign.pk, "event_type": "teleported"},
+        {"campaign": campaign.pk, "event_type": "purl_viewed", "occurred_at": _iso(now + timedelta(hours=1))},
+        {"campaign": campaign.pk, "event_type": "purl_viewed", "occurred_at": "2001-01-01T00:00:00Z"},
+        {"campaign": campaign.pk, "event_type": "purl_viewed", "occurred_at": "2026-13-01T00:00:00Z"},
+        {"campaign": campaign.pk, "event_type": "purl_viewed", "recipient": recipient.pk + 1000},
+        {"campaign": campaign.pk, "event_type": "purl_viewed", "source": "carrier-pigeon"},
+        "not an object",
+    ]
+    response = key_client.post(EVENTS, {"events": batch})
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert (body["accepted"], body["duplicates"]) == (2, 0)
+    assert [(e["index"], e["code"]) for e in body["errors"]] == [
+        (2, "unknown_campaign"), (3, "invalid_event_type"), (4, "future_time"), (5, "outside_window"),
+        (6, "invalid_time"), (7, "unknown_recipient"), (8, "invalid_event_source"), (9, "invalid"),
+    ]
+    stored = Event.objects.filter(campaign=campaign).order_by("id")
+    assert [(e.event_type, e.source, e.payload) for e in stored] == [
+        ("purl_viewed", "api", {}), ("custom.coupon_printed", "api", {"store": 12}),
+    ]
+    assert CampaignDailyStat.objects.filter(campaign=campaign).count() == 2
+
+
+def test_retried_batches_do_not_count_twice(key_client, campaign):
+    batch = [{"campaign": campaign.pk, "event_type": "purl_viewed", "idempotency_key": f"k{n}"} for n in range(3)]
+    batch.append({"campaign": campaign.pk, "event_type": "purl_viewed", "idempotency_key": "k0"})
+    first = key_client.post(EVENTS, {"events": batch}).json()
+    assert (first["accepted"], first["duplicates"]) == (3, 1)
+    again = key_client.post(EVENTS, {"events": batch}).json()
+    assert (again["accepted"], again["duplicates"]) == (0, 4)
+    assert Event.objects.count() == 3
+    assert CampaignDailyStat.objects.get(campaign=campaign).events == 3
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ({"events": []}, "non-empty list"), ({"events": "nope"}, "non-empty list"), ({}, "non-empty list"),
+    ({"events": [{}] * 1001}, "at most 1000"),
+])
+def test_bad_batches_are_refused_whole(key_client, body, message):
+    response = key_client.post(EVENTS, body)
+    assert response.status_code == 400
+    assert message in response.json()["error"]["message"]
+
+
+def test_read_only_keys_cannot_send_events(api_client, tenant_a, campaign):
+    from accounts.tests.factories import api_key_for
+
+    _, raw = api_key_for(tenant_a.client, scopes=["read"])
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    response = api_client.post(EVENTS, {"events": [{"campaign": campaign.pk, "event_type": "purl_viewed"}]})
+    assert response.status_code == 403
+
+
+def test_listing_needs_a_time_range_and_pages_newest_first(key_client, campaign):
+    now = timezone.now()
+    for minutes in range(5):
+        record_event(event_type="purl_viewed", source="purl", campaign=campaign, occurred_at=now - timedelta(minutes=minutes))
+    assert key_client.get(EVENTS).status_code == 400
+    assert key_client.get(EVENTS, {"from": "2026-13-01T00:00:00Z", "to": _iso(now)}).status_code == 400
+    assert key_client.get(EVENTS, {"from": _iso(now), "to": _iso(now - timedelta(hours=1))}).status_code == 400
+    assert key_client.get(EVENTS, {"from": _iso(now - timedelta(days=400)), "to": _iso(now)}).status_code == 400
+    params = {"from": _iso(now - timedelta(hours=1)), "to": _iso(now + timedelta(seconds=1)), "page_size": 2}
+    page = key_client.get(EVENTS, params).json()
+    times = [row["occurred_at"] for row in page["results"]]
+    assert len(times) == 2 and times == sorted(times, reverse=True)
+    second = key_client.get(page["next"]).json()
+    assert len(second["results"]) == 2 and second["results"][0]["occurred_at"] < times[-1]
+
+
+def test_another_tenant_never_sees_the_events(api_client, campaign, tenant_b):
+    now = timezone.now()
+    record_event(event_type="purl_viewed", source="purl", campaign=campaign, occurred_at=now)
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {tenant_b.raw_key}")
+    params = {"from": _iso(now - timedelta(hours=1)), "to": _iso(now + timedelta(hours=1))}
+    assert api_client.get(EVENTS, params).json()["results"] == []
+    assert api_client.get(EVENTS, {**params, "campaign": campaign.pk}).json()["results"] == []
+
+
+def test_a_time_range_query_reads_only_its_partitions(campaign):
+    start = datetime.combine(month_start(timezone.now().date()), datetime.min.time(), UTC)
+    queryset = Event.objects.filter(created_at__gte=start, created_at__lt=start + timedelta(days=3),
+                                    campaign=campaign)
+    with connection.cursor() as cursor:
+        sql, params = queryset.query.sql_with_params()
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    scanned = set(re.findall(r"events_\d{4}_\d{2}", plan))
+    assert scanned == {f"events_{start:%Y_%m}"}, plan
