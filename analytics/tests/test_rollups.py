@@ -81,3 +81,20 @@ def test_rebuild_reproduces_the_incremental_rollups_and_repairs_drift(campaign, 
 
 def test_rebuild_of_an_empty_range_changes_nothing(campaign):
     assert rebuild_rollups(start=date(2001, 1, 1), end=date(2001, 1, 31)) == []
+
+
+def test_rebuild_command(campaign, people):
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    record_event(event_type="purl_viewed", source="purl", campaign=campaign, recipient_id=people[0].pk)
+    CampaignDailyStat.objects.update(events=5)
+    today = timezone.now().date().isoformat()
+    out = StringIO()
+    call_command("rollups", "rebuild", "--from", today, "--to", today, stdout=out)
+    assert "for 1 campaign(s)" in out.getvalue()
+    assert CampaignDailyStat.objects.get().events == 1
+    with pytest.raises(CommandError, match="not a date"):
+        call_command("rollups", "rebuild", "--from", "yesterday", "--to", today)
