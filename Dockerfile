@@ -8,7 +8,8 @@ RUN pip install --no-cache-dir -r requirements.txt
 
 COPY . .
 # collectstatic needs settings, not secrets: a throwaway key is enough at build time.
-RUN SECRET_KEY=build-only MOBUL_ENV=production ALLOWED_HOSTS=build python manage.py collectstatic --no-input \
+RUN SECRET_KEY=build-only MOBUL_ENV=production ALLOWED_HOSTS=build GIFT_CARD_ENCRYPTION_KEYS=build \
+    GIFT_CARD_HASH_KEY=build python manage.py collectstatic --no-input \
     && useradd --system --uid 1000 mobul && mkdir -p /app/media && chown mobul /app/media
 USER mobul
 

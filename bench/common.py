@@ -1,30 +1,45 @@
 """What every benchmark needs: its own database, a scratch folder, comparable measurements, a results file.
 
-Benchmarks empty tables between measurements, so they run against `mobul_bench` (or
-BENCH_DATABASE_URL), never the development database.
+Benchmarks empty tables between measurements, so each runs against a database of its own (`mobul_bench`,
+`mobul_bench_events`, ... on the local server, or BENCH_DATABASE_URL), never the development database.
 """
 
 import json
 import os
 import shutil
+import statistics
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from multiprocessing import get_context
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import django
 
-DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/mobul_bench"
+DEFAULT_SERVER_URL = "postgres://postgres@127.0.0.1:5432"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 # Generated files and stored media. A fixed path, so that worker processes find what the parent wrote.
 WORK_DIR = Path(tempfile.gettempdir()) / "mobul-bench"
 
 
-def setup_django():
-    """Points the settings at the benchmark database and the scratch folder; call before importing models."""
-    os.environ["DATABASE_URL"] = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
+def setup_django(database="mobul_bench", redis_db=None, broker_db=None):
+    """Points the settings at the benchmark's database and the scratch folder; call before importing models.
+
+    A benchmark that uses the cache names a Redis database of its own: its campaign ids are the development
+    database's too, so in the shared cache their cached analytics would mix. One that queues Celery tasks names
+    a broker database of its own too: in the development broker, the development worker would run them.
+    """
+    os.environ["DATABASE_URL"] = os.environ.get("BENCH_DATABASE_URL", f"{DEFAULT_SERVER_URL}/{database}")
+    redis_url = urlsplit(os.environ.get("REDIS_URL", DEFAULT_REDIS_URL))
+    if redis_db is not None:
+        os.environ["REDIS_URL"] = urlunsplit(redis_url._replace(path=f"/{redis_db}"))
+    if broker_db is not None:
+        os.environ["CELERY_BROKER_URL"] = urlunsplit(redis_url._replace(path=f"/{broker_db}"))
+        # Queued as in production, never run in this process.
+        os.environ["CELERY_TASK_ALWAYS_EAGER"] = "false"
     os.environ["MEDIA_ROOT"] = str(WORK_DIR / "media")
     # DEBUG keeps every query in memory, which would distort both time and memory.
     os.environ["DEBUG"] = "false"
@@ -73,6 +88,11 @@ def timed(function, *args):
     start = time.perf_counter()
     result = function(*args)
     return time.perf_counter() - start, result
+
+
+def percentile(values, percent):
+    """The `percent`th percentile (1 to 99) of `values`, interpolated between the nearest two."""
+    return statistics.quantiles(values, n=100, method="inclusive")[percent - 1]
 
 
 def in_fresh_process(function, *args):

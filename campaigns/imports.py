@@ -105,8 +105,8 @@ def map_columns(header):
     return ColumnMap(positions=positions, custom=custom, width=len(header))
 
 
-def inspect_upload(uploaded_file):
-    """Refuses a file that cannot be a recipient CSV, before any work is queued. Returns its ColumnMap."""
+def sniff_header(uploaded_file):
+    """The header row of an upload, after refusing files that cannot be a CSV at all."""
     size = uploaded_file.size or 0
     if size == 0:
         raise ImportFileRejected("The file is empty.")
@@ -130,10 +130,14 @@ def inspect_upload(uploaded_file):
     if not first_line.strip():
         raise ImportFileRejected("The file is empty.")
     try:
-        header = next(csv.reader([first_line]))
+        return next(csv.reader([first_line]))
     except csv.Error:
         raise ImportFileRejected("The first line is not a CSV header.") from None
-    return map_columns(header)
+
+
+def inspect_upload(uploaded_file):
+    """Refuses a file that cannot be a recipient CSV, before any work is queued. Returns its ColumnMap."""
+    return map_columns(sniff_header(uploaded_file))
 
 
 class ErrorReport:
@@ -190,7 +194,7 @@ class ProgressReporter:
         self.connection.close()
 
 
-def _count_lines(job):
+def count_lines(job):
     lines = 0
     with job.file.open("rb") as handle:
         while chunk := handle.read(1 << 20):
@@ -350,7 +354,7 @@ def _import_once(job, columns, report, progress, rows_total):
 def run_recipient_import(job):
     """Processes a pending (or interrupted) recipient import to completion or a clear failure."""
     progress = ProgressReporter(job.pk)
-    rows_total = max(_count_lines(job) - 1, 0)
+    rows_total = max(count_lines(job) - 1, 0)
     job.rows_total, job.status, job.started_at = rows_total, ImportStatus.RUNNING, timezone.now()
     job.rows_done = 0
     job.save(update_fields=["rows_total", "status", "started_at", "rows_done"])

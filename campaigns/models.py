@@ -73,6 +73,10 @@ class Campaign(models.Model):
     template = models.ForeignKey(
         MailTemplate, on_delete=models.PROTECT, null=True, blank=True, related_name="campaigns"
     )
+    gift_card_pool = models.ForeignKey(
+        "giftcards.GiftCardPool", on_delete=models.PROTECT, null=True, blank=True, related_name="campaigns",
+        help_text="Where this campaign's rewards come from.",
+    )
     status = models.CharField(max_length=20, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT)
     status_changed_at = models.DateTimeField(null=True, blank=True)
     mail_date = models.DateField(null=True, blank=True)
@@ -98,6 +102,8 @@ class Campaign(models.Model):
         super().clean()
         if self.template_id and self.client_id and self.template.client_id != self.client_id:
             raise ValidationError({"template": "The template belongs to another client."})
+        if self.gift_card_pool_id and self.client_id and self.gift_card_pool.client_id != self.client_id:
+            raise ValidationError({"gift_card_pool": "The gift-card pool belongs to another client."})
 
 
 class LiveRecipientManager(models.Manager):
@@ -125,6 +131,10 @@ class Recipient(models.Model):
     short_code = models.CharField(max_length=16)
     dedupe_hash = models.BigIntegerField()
     status = models.CharField(max_length=16, choices=RecipientStatus.choices, default=RecipientStatus.PENDING)
+    gift_card = models.OneToOneField(
+        "giftcards.GiftCard", on_delete=models.PROTECT, null=True, blank=True, related_name="holder",
+        help_text="The card this recipient holds (assigned or claimed).",
+    )
     import_job = models.ForeignKey(
         "ImportJob", on_delete=models.SET_NULL, null=True, blank=True, related_name="recipients"
     )
@@ -169,6 +179,9 @@ class ImportJob(models.Model):
     client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="import_jobs")
     campaign = models.ForeignKey(
         Campaign, on_delete=models.PROTECT, null=True, blank=True, related_name="import_jobs"
+    )
+    pool = models.ForeignKey(
+        "giftcards.GiftCardPool", on_delete=models.PROTECT, null=True, blank=True, related_name="import_jobs"
     )
     kind = models.CharField(max_length=16, choices=ImportKind.choices, default=ImportKind.RECIPIENTS)
     status = models.CharField(max_length=16, choices=ImportStatus.choices, default=ImportStatus.PENDING)

@@ -7,4 +7,5 @@ app_name = "campaigns"
 urlpatterns = [
     path("", views.enter_code, name="enter_code"),
     path("<str:token>", views.landing, name="landing"),
+    path("<str:token>/claim", views.claim, name="claim"),
 ]

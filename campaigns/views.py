@@ -7,6 +7,12 @@ from django.views.decorators.http import require_http_methods
 import analytics
 from analytics.choices import EventSource, EventType
 
+from giftcards.choices import RedemptionChannel
+from giftcards.selectors import claimed_reward
+from giftcards.services import redeem
+from mobul.exceptions import DomainError
+from mobul.ratelimit import limit
+
 from .choices import MAILED_STATUSES, RESPONDING_STATUSES, CampaignStatus
 from .models import Recipient
 from .tokens import looks_like_token, normalize_short_code
@@ -36,6 +42,12 @@ def landing(request, token):
             source=EventSource.QR if via_qr else EventSource.PURL,
             payload={"user_agent": request.headers.get("User-Agent", "")[:200]},
         )
+    return _render_landing(request, recipient)
+
+
+def _render_landing(request, recipient, *, claim_error="", status=200):
+    campaign = recipient.campaign
+    reward = claimed_reward(recipient)
     context = {
         "recipient": recipient,
         "campaign": campaign,
@@ -43,8 +55,32 @@ def landing(request, token):
         "is_open": campaign.status in RESPONDING_STATUSES,
         "is_paused": campaign.status == CampaignStatus.PAUSED,
         "has_ended": campaign.status in (CampaignStatus.COMPLETED, CampaignStatus.CANCELLED),
+        "has_reward": campaign.gift_card_pool_id is not None,
+        "reward": reward,
+        "claim_error": claim_error,
     }
-    return render(request, "campaigns/landing.html", context)
+    response = render(request, "campaigns/landing.html", context, status=status)
+    # The page may show a gift-card code: no shared or browser cache may keep it.
+    response["Cache-Control"] = "no-store, private"
+    return response
+
+
+@require_http_methods(["POST"])
+def claim(request, token):
+    """The recipient claims their reward from their personal page (same service as the API and agents)."""
+    recipient = (
+        Recipient.objects.select_related("campaign__client").filter(redemption_token=token).first()
+        if looks_like_token(token) else None
+    )
+    if recipient is None:
+        return _not_found(request)
+    try:
+        limit(request, "redemption", keys={"ip": None, "token": token})
+        redeem(token=token, channel=RedemptionChannel.WEB, request=request)
+    except DomainError as error:
+        recipient.refresh_from_db()
+        return _render_landing(request, recipient, claim_error=error.message, status=error.status)
+    return redirect("campaigns:landing", token=token)
 
 
 @never_cache

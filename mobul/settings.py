@@ -4,6 +4,8 @@ Production is selected with MOBUL_ENV=production; it then requires SECRET_KEY an
 ALLOWED_HOSTS and turns on every security setting `manage.py check --deploy` asks for.
 """
 
+import base64
+import hashlib
 import os
 import sys
 from pathlib import Path
@@ -336,6 +338,14 @@ LOGGING = {
 }
 
 # --- Mobul ----------------------------------------------------------------------------------
+# Requests per window, counted in Redis: public redemption per IP and per token, API per key or user,
+# webhooks per account or tracking number.
+RATELIMITS = {
+    "redemption": env("RATELIMIT_REDEMPTION", "10/m"),
+    "api": env("RATELIMIT_API", "100/m"),
+    "webhook": env("RATELIMIT_WEBHOOK", "50/m"),
+}
+RATELIMIT_USE_CACHE = "default"
 # Proxies (addresses or CIDRs) whose X-Forwarded-For is believed when finding the client's IP.
 TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
 # Refresh an API key's last_used_at at most this often, so authentication is not a write per request.
@@ -349,6 +359,20 @@ DEFAULT_PHONE_REGION = env("DEFAULT_PHONE_REGION", "US")
 MAIL_WEBHOOK_SECRET = env("MAIL_WEBHOOK_SECRET", "" if PRODUCTION else "insecure-local-mail-webhook-secret")
 # How far a signed request's timestamp may be from our clock; signatures are remembered for twice as long.
 MAIL_WEBHOOK_TOLERANCE_SECONDS = env_int("MAIL_WEBHOOK_TOLERANCE_SECONDS", 300)
+# Gift-card codes: Fernet keys, newest first (older ones still decrypt during a rotation), and the key of the
+# lookup hash. Development derives both from SECRET_KEY; production must set them.
+_derived_key = base64.urlsafe_b64encode(hashlib.sha256(f"gift-cards:{SECRET_KEY}".encode()).digest()).decode()
+GIFT_CARD_ENCRYPTION_KEYS = env_list("GIFT_CARD_ENCRYPTION_KEYS", "" if PRODUCTION else _derived_key)
+GIFT_CARD_HASH_KEY = env("GIFT_CARD_HASH_KEY", "" if PRODUCTION else f"gift-card-lookup:{SECRET_KEY}")
+if PRODUCTION and not (GIFT_CARD_ENCRYPTION_KEYS and GIFT_CARD_HASH_KEY):
+    raise ImproperlyConfigured("GIFT_CARD_ENCRYPTION_KEYS and GIFT_CARD_HASH_KEY must be set when MOBUL_ENV=production.")
+# A recipient waits this long between two gift-card claims.
+REDEMPTION_COOLDOWN_SECONDS = env_int("REDEMPTION_COOLDOWN_SECONDS", 300)
+# Gift-card SMS: "console" prints them (development), "twilio" sends them (needs the TWILIO_* settings).
+SMS_BACKEND = env("SMS_BACKEND", "console")
+TWILIO_ACCOUNT_SID = env("TWILIO_ACCOUNT_SID", "")
+TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN", "")
+TWILIO_FROM_NUMBER = env("TWILIO_FROM_NUMBER", "")
 # Largest CSV accepted for an import, in bytes.
 IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 512 * 1024 * 1024)
 # Largest upload Django keeps in memory before spooling it to a temporary file.

@@ -14,6 +14,7 @@ api_v1 = [
     path("", include("accounts.api.urls")),
     path("", include("campaigns.api.urls")),
     path("", include("analytics.api.urls")),
+    path("", include("giftcards.api.urls")),
 ]
 
 urlpatterns = [

@@ -3,6 +3,7 @@ from rest_framework import serializers
 
 from accounts.access import clients_for, principal_of
 from accounts.api.serializers import TenantOwnedSerializer
+from giftcards.models import GiftCardPool
 
 from ..choices import CampaignStatus, ImportErrorPolicy
 from ..imports import MAX_CUSTOM_COLUMNS, MAX_CUSTOM_VALUE_LENGTH
@@ -26,13 +27,20 @@ class ScopedTemplateField(serializers.PrimaryKeyRelatedField):
         return MailTemplate.objects.filter(client__in=clients_for(principal_of(self.context["request"])))
 
 
+class ScopedPoolField(serializers.PrimaryKeyRelatedField):
+    def get_queryset(self):
+        return GiftCardPool.objects.filter(client__in=clients_for(principal_of(self.context["request"])))
+
+
 class CampaignSerializer(TenantOwnedSerializer):
     template = ScopedTemplateField(required=False, allow_null=True)
+    gift_card_pool = ScopedPoolField(required=False, allow_null=True)
     allowed_transitions = serializers.SerializerMethodField()
 
     class Meta:
         model = Campaign
-        fields = ["id", "client", "name", "description", "offer", "template", "status", "status_changed_at",
+        fields = ["id", "client", "name", "description", "offer", "template", "gift_card_pool", "status",
+                  "status_changed_at",
                   "allowed_transitions", "mail_date", "cost", "created_at", "updated_at"]
         read_only_fields = ["status", "status_changed_at", "created_at", "updated_at"]
 
@@ -42,9 +50,10 @@ class CampaignSerializer(TenantOwnedSerializer):
     def validate(self, attrs):
         attrs = super().validate(attrs)
         client = attrs.get("client") or getattr(self.instance, "client", None)
-        template = attrs.get("template")
-        if template is not None and client is not None and template.client_id != client.pk:
-            raise serializers.ValidationError({"template": "The template belongs to another client."})
+        for name in ("template", "gift_card_pool"):
+            related = attrs.get(name)
+            if related is not None and client is not None and related.client_id != client.pk:
+                raise serializers.ValidationError({name: f"The {name.replace('_', ' ')} belongs to another client."})
         return attrs
 
 

@@ -30,7 +30,7 @@ def test_app_services_share_one_environment(compose):
     environments = [compose["services"][name]["environment"] for name in [*APP_SERVICES, "migrate"]]
     assert all(env == environments[0] for env in environments)
     env = environments[0]
-    for variable in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "ALLOWED_HOSTS",
+    for variable in ("SECRET_KEY", "GIFT_CARD_ENCRYPTION_KEYS", "GIFT_CARD_HASH_KEY", "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "ALLOWED_HOSTS",
                      "AWS_STORAGE_BUCKET_NAME", "AWS_S3_ENDPOINT_URL"):
         assert variable in env, variable
     assert env["MOBUL_ENV"] == "production"
@@ -57,4 +57,5 @@ def test_web_runs_gunicorn_and_workers_run_celery(compose):
 @pytest.mark.skipif(not shutil.which("docker-compose"), reason="docker-compose binary not installed")
 def test_docker_compose_accepts_the_file():
     subprocess.run(["docker-compose", "-f", str(COMPOSE_FILE), "config", "-q"], check=True,
-                   env={"SECRET_KEY": "x" * 50, "PATH": "/usr/bin:/bin:/usr/local/bin"})
+                   env={"SECRET_KEY": "x" * 50, "GIFT_CARD_ENCRYPTION_KEYS": "k", "GIFT_CARD_HASH_KEY": "h",
+                        "PATH": "/usr/bin:/bin:/usr/local/bin"})

@@ -23,19 +23,27 @@ def _manage(*args, **env):
     )
 
 
+PRODUCTION_ENV = {
+    "MOBUL_ENV": "production", "SECRET_KEY": "k" * 64 + "-not-a-real-secret-but-long-enough",
+    "ALLOWED_HOSTS": "mobul.example", "GIFT_CARD_ENCRYPTION_KEYS": "fNmtAvId1N_2MtIR1u89DtVj8-i_yQUxL79cm8UdnBc=",
+    "GIFT_CARD_HASH_KEY": "test-only-hash-key",
+}
+
+
 def test_production_settings_pass_the_deploy_check():
-    result = _manage(
-        "check", "--deploy", "--fail-level", "WARNING",
-        MOBUL_ENV="production", SECRET_KEY="k" * 64 + "-not-a-real-secret-but-long-enough", ALLOWED_HOSTS="mobul.example",
-    )
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION_ENV)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
 
-def test_production_refuses_to_start_without_a_secret_key():
-    result = _manage("check", MOBUL_ENV="production", SECRET_KEY="", ALLOWED_HOSTS="mobul.example")
+@pytest.mark.parametrize(("missing", "message"), [
+    ("SECRET_KEY", "SECRET_KEY must be set"),
+    ("GIFT_CARD_ENCRYPTION_KEYS", "GIFT_CARD_ENCRYPTION_KEYS and GIFT_CARD_HASH_KEY must be set"),
+])
+def test_production_refuses_to_start_without_its_secrets(missing, message):
+    result = _manage("check", **{**PRODUCTION_ENV, missing: ""})
     assert result.returncode != 0
-    assert "SECRET_KEY must be set" in result.stderr
+    assert message in result.stderr
 
 
 @pytest.mark.django_db

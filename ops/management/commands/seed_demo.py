@@ -11,6 +11,8 @@ from accounts.choices import OrganizationKind, Role
 from accounts.models import Client, Membership, Organization, User
 from campaigns.models import Campaign, MailTemplate
 from campaigns.services import create_recipient
+from giftcards.crypto import code_hash, encrypt_code, last4
+from giftcards.models import GiftCard, GiftCardPool
 
 ORGANIZATIONS = [
     ("mobul", "Mobul", OrganizationKind.PLATFORM),
@@ -33,6 +35,7 @@ DEMO_TEMPLATE = {
     "back_html": "<p>{{ first_name }} {{ last_name }}<br>{{ address1 }}<br>{{ city }}, {{ state }} {{ postal_code }}</p>",
 }
 DEMO_RECIPIENTS = 25
+DEMO_CARDS = 40
 STREETS = ["Maple Ave", "Oak St", "Cedar Ln", "Elm St", "Pine Rd"]
 FIRST_NAMES = ["Ann", "Ben", "Cara", "Dev", "Eli", "Fay", "Gus", "Hana", "Ivo", "Jo"]
 LAST_NAMES = ["Lee", "Park", "Diaz", "Okafor", "Nguyen"]
@@ -67,8 +70,16 @@ class Command(BaseCommand):
             client = clients[client_slug]
             template, _ = MailTemplate.objects.get_or_create(client=client, name=DEMO_TEMPLATE["name"],
                                                              defaults=DEMO_TEMPLATE)
+            pool, _ = GiftCardPool.objects.get_or_create(
+                client=client, name="Spring rewards", defaults={"brand": "Amazon", "denomination": "25.00"}
+            )
+            GiftCard.objects.bulk_create(
+                [GiftCard(pool=pool, code_encrypted=encrypt_code(code), code_hash=code_hash(code), last4=last4(code))
+                 for code in (f"DEMO-{client.pk:03d}-{n:04d}" for n in range(pool.cards.count(), DEMO_CARDS))]
+            )
             campaign, _ = Campaign.objects.get_or_create(
-                client=client, name=name, defaults={"template": template, "offer": "A free whitening kit"}
+                client=client, name=name,
+                defaults={"template": template, "offer": "A free whitening kit", "gift_card_pool": pool},
             )
             for n in range(campaign.recipients.count(), DEMO_RECIPIENTS):
                 create_recipient(

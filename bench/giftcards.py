@@ -1,0 +1,353 @@
+"""Gift-card benchmark, on its own database (`mobul_bench_giftcards`) in one run:
+
+(a) giftcards.services.assign_cards giving --cards available cards of a pool to as many card-less recipients;
+(b) the floor: the same pairing (the nth free card by id to the nth card-less recipient by id) as one raw set-based
+    statement, with the same writes: the cards' UPDATE, the recipients' UPDATE and one gift_card_logs row per card;
+(c) giftcards.services.redeem for --redemptions card-less recipients, one call after the other on one connection,
+    each call its own transaction;
+(d) the floor: the transaction redeem performs for them, as raw SQL through psycopg on the same connection.
+
+Goals: (a) takes at most 1.5 × (b); (c) makes at least 0.5 × the calls per second of (d). Every measurement
+starts from the same state: --cards recipients without a card and --cards available cards, freshly loaded, vacuumed
+and analysed. Service and floor alternate, so that noise hits both alike, and the medians are compared.
+
+Redemptions queue the card's delivery when they commit. Here that goes to a broker database of this benchmark's
+own, which no worker reads and which is emptied after: (c) pays the publish, as in production, and it is measured
+on its own too; (d) is the database work only.
+
+    python -m bench.giftcards [--cards 100000] [--redemptions 2000] [--repeat 3] [--profile]
+"""
+
+import argparse
+import cProfile
+import json
+import os
+import pstats
+import random
+import statistics
+import time
+from decimal import Decimal
+
+import redis
+
+from bench import common
+
+CACHE_DB, BROKER_DB = 11, 9
+common.setup_django("mobul_bench_giftcards", redis_db=CACHE_DB, broker_db=BROKER_DB)
+
+from django.conf import settings  # noqa: E402  (the settings must be set up first)
+from django.db import connection  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from accounts.choices import OrganizationKind  # noqa: E402
+from accounts.models import Client, Organization  # noqa: E402
+from analytics.choices import EventSource, EventType  # noqa: E402
+from analytics.partitions import ensure_partitions  # noqa: E402
+from analytics.services import RECORD_SQL  # noqa: E402
+from campaigns.choices import CampaignStatus  # noqa: E402
+from campaigns.models import Campaign  # noqa: E402
+from giftcards.choices import DeliveryStatus, GiftCardAction, GiftCardStatus, RedemptionChannel  # noqa: E402
+from giftcards.crypto import code_hash, encrypt_code, last4  # noqa: E402
+from giftcards.models import GiftCardPool  # noqa: E402
+from giftcards.services import assign_cards, redeem  # noqa: E402
+from giftcards.tasks import deliver_gift_card  # noqa: E402
+
+SEED = 2026
+GOAL_ASSIGN, GOAL_REDEEM = 1.5, 0.5
+# What the runs write, emptied before each; TRUNCATE ... CASCADE reaches nothing else that holds rows here.
+TABLES = ("gift_card_logs", "gift_cards", "recipients", "gift_card_pool_alerts", "events", "recipient_stages",
+          "campaign_daily_stats", "campaign_daily_funnel")
+
+RECIPIENTS_SQL = """
+INSERT INTO recipients (campaign_id, first_name, last_name, company, address1, address2, city, state, postal_code,
+                        country, phone, email, external_id, custom_fields, redemption_token, short_code, dedupe_hash,
+                        status)
+SELECT %s, '', '', '', n || ' Bench Street', '', 'Springfield', 'IL', '62701', 'US', '', '', '', '{}',
+       left(md5('bench-giftcards-' || n), 22), 'G' || n, n, 'mailed'
+FROM generate_series(1, %s) AS n
+"""
+CARDS_COPY = ("COPY gift_cards (pool_id, code_encrypted, code_hash, last4, status, delivery_status, delivery_attempts,"
+              " delivery_error) FROM STDIN")
+
+# (b): the service's pairing without its chunks and SKIP LOCKED, all of it in one statement.
+ASSIGN_FLOOR_SQL = """
+WITH cards AS (
+    SELECT id, row_number() OVER (ORDER BY id) AS n FROM gift_cards
+    WHERE pool_id = %(pool)s AND status = 'available' AND recipient_id IS NULL
+), people AS (
+    SELECT id, row_number() OVER (ORDER BY id) AS n FROM recipients
+    WHERE campaign_id = %(campaign)s AND gift_card_id IS NULL AND deleted_at IS NULL
+), pairs AS (
+    SELECT cards.id AS card_id, people.id AS recipient_id FROM cards JOIN people USING (n)
+), assigned_cards AS (
+    UPDATE gift_cards SET recipient_id = pairs.recipient_id, assigned_at = %(now)s
+    FROM pairs WHERE gift_cards.id = pairs.card_id
+    RETURNING gift_cards.id, gift_cards.recipient_id
+), assigned_people AS (
+    UPDATE recipients SET gift_card_id = pairs.card_id, updated_at = %(now)s
+    FROM pairs WHERE recipients.id = pairs.recipient_id
+)
+INSERT INTO gift_card_logs (card_id, action, from_status, to_status, recipient_id, reason, created_at)
+SELECT id, 'assigned', 'available', 'available', recipient_id, '', %(now)s FROM assigned_cards
+"""
+
+# (d): the statements redeem runs for a recipient without a card and no request or actor (so no audit row), in its
+# order, each reading only the columns the next ones need; the record_event statement is analytics' own. What
+# redeem does after its commit (the pool's stock check, the cache version, the delivery's publish) is not here.
+LOCK_RECIPIENT_SQL = """
+SELECT r.id, c.id, c.gift_card_pool_id FROM recipients r JOIN campaigns c ON c.id = r.campaign_id
+WHERE r.deleted_at IS NULL AND r.redemption_token = %s ORDER BY r.id LIMIT 1 FOR UPDATE OF r
+"""
+LAST_CLAIM_SQL = """
+SELECT claimed_at FROM gift_cards WHERE claimed_at IS NOT NULL AND recipient_id = %s ORDER BY 1 DESC LIMIT 1
+"""
+FREE_CARD_SQL = """
+SELECT id FROM gift_cards WHERE pool_id = %s AND recipient_id IS NULL AND status = 'available'
+ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED
+"""
+CLAIM_CARD_SQL = """
+UPDATE gift_cards SET status = 'claimed', recipient_id = %(recipient)s, assigned_at = %(now)s, claimed_at = %(now)s,
+       delivery_status = 'pending'
+WHERE id = %(card)s
+"""
+LOG_CLAIM_SQL = """
+INSERT INTO gift_card_logs (card_id, action, from_status, to_status, recipient_id, reason)
+VALUES (%s, 'claimed', 'available', 'claimed', %s, %s)
+"""
+HOLD_CARD_SQL = "UPDATE recipients SET status = 'redeemed', gift_card_id = %s, updated_at = %s WHERE id = %s"
+
+CHECK_SQL = """
+SELECT (SELECT count(*) FROM gift_cards WHERE recipient_id IS NOT NULL AND status = %(status)s),
+       (SELECT count(DISTINCT recipient_id) FROM gift_cards),
+       (SELECT count(*) FROM recipients WHERE gift_card_id IS NOT NULL),
+       (SELECT count(DISTINCT gift_card_id) FROM recipients),
+       (SELECT count(*) FROM recipients r JOIN gift_cards g ON g.id = r.gift_card_id AND g.recipient_id = r.id),
+       (SELECT count(*) FROM gift_card_logs WHERE action = %(action)s),
+       (SELECT count(*) FROM events WHERE event_type = %(event)s)
+"""
+CHECKS = ("cards held", "distinct holders", "recipients with a card", "distinct cards held", "pairs both sides agree on",
+          "log rows", "claim events")
+
+
+def _bench_pool_and_campaign():
+    organization, _ = Organization.objects.get_or_create(
+        slug="bench-giftcards", defaults={"name": "Benchmarks: gift cards", "kind": OrganizationKind.AGENCY}
+    )
+    client, _ = Client.objects.get_or_create(
+        slug="bench-giftcards", defaults={"name": "Benchmarks: gift cards", "organization": organization}
+    )
+    pool, _ = GiftCardPool.objects.get_or_create(
+        client=client, name="Bench pool", defaults={"brand": "Bench", "denomination": Decimal("10.00")}
+    )
+    campaign, _ = Campaign.objects.get_or_create(
+        client=client, name="Bench: gift cards", defaults={"status": CampaignStatus.ACTIVE, "gift_card_pool": pool}
+    )
+    return pool, campaign
+
+
+def card_rows(pool, count):
+    """COPY rows of `count` cards as an import stores them: code encrypted, with its lookup hash. Made once."""
+    # Distinct numbers, so every code and code_hash is unique.
+    codes = (f"{number:016d}" for number in random.Random(SEED).sample(range(10 ** 16), count))
+    return [(pool.pk, encrypt_code(code), code_hash(code), last4(code), GiftCardStatus.AVAILABLE,
+             DeliveryStatus.NOT_SENT, 0, "") for code in codes]
+
+
+def reset(campaign, cards):
+    """The state every measurement starts from: as many recipients without a card as there are available cards."""
+    common.empty_tables(*TABLES)
+    with connection.cursor() as cursor:
+        cursor.execute(RECIPIENTS_SQL, [campaign.pk, len(cards)])
+        with cursor.cursor.copy(CARDS_COPY) as copy:
+            for row in cards:
+                copy.write_row(row)
+        cursor.execute(f"VACUUM ANALYZE {', '.join(TABLES)}")
+        # The load's WAL is written out now, not during the measurement.
+        cursor.execute("CHECKPOINT")
+
+
+def check_pairs(pairs, status, action, events=0):
+    """Exits unless exactly `pairs` cards and recipients hold each other one-to-one, each pair logged."""
+    with connection.cursor() as cursor:
+        cursor.execute(CHECK_SQL, {"status": status, "action": action, "event": EventType.GIFT_CARD_CLAIMED})
+        counts = dict(zip(CHECKS, cursor.fetchone()))
+    expected = dict.fromkeys(CHECKS, pairs) | {"claim events": events}
+    if counts != expected:
+        raise SystemExit(f"Expected {pairs:,} one-to-one pairs, each logged: {counts}")
+
+
+def assign_service(pool, campaign):
+    return assign_cards(pool=pool, campaign=campaign).assigned
+
+
+def assign_floor(pool, campaign):
+    """(b), in autocommit: the statement is its own transaction. Returns how many cards it assigned."""
+    with connection.cursor() as cursor:
+        cursor.execute(ASSIGN_FLOOR_SQL, {"pool": pool.pk, "campaign": campaign.pk, "now": timezone.now()})
+        return cursor.rowcount
+
+
+def measure_assignment(pool, campaign, cards, repeat):
+    count, runs = len(cards), {"service": [], "floor": []}
+    for run in range(1, repeat + 1):
+        for name, assign in (("service", assign_service), ("floor", assign_floor)):
+            reset(campaign, cards)
+            seconds, assigned = common.timed(assign, pool, campaign)
+            if assigned != count:
+                raise SystemExit(f"The {name} assigned {assigned:,} cards, not {count:,}.")
+            check_pairs(count, GiftCardStatus.AVAILABLE, GiftCardAction.ASSIGNED)
+            runs[name].append(seconds)
+        print(f"Assignment run {run}/{repeat}: service {runs['service'][-1]:.2f} s, floor {runs['floor'][-1]:.2f} s")
+    service, floor = statistics.median(runs["service"]), statistics.median(runs["floor"])
+    return {"service_runs": runs["service"], "floor_runs": runs["floor"], "service_seconds": service,
+            "floor_seconds": floor, "service_vs_floor": service / floor}
+
+
+def redemption_tokens(count, redemptions):
+    """Tokens of `redemptions` recipients spread evenly over the campaign; the same after every reset."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT redemption_token FROM recipients WHERE id %% %s = 0 ORDER BY id LIMIT %s",
+                       [count // redemptions, redemptions])
+        return [token for (token,) in cursor.fetchall()]
+
+
+def redeem_service(tokens):
+    for token in tokens:
+        redeem(token=token)
+
+
+def redeem_floor(tokens):
+    """(d): redeem's transaction per token, on the psycopg connection under Django's, with its cursor class."""
+    connection.ensure_connection()
+    raw = connection.connection
+    with raw.cursor() as cursor:
+        for token in tokens:
+            now = timezone.now()
+            with raw.transaction():
+                cursor.execute(LOCK_RECIPIENT_SQL, [token])
+                recipient_id, campaign_id, pool_id = cursor.fetchone()
+                cursor.execute(LAST_CLAIM_SQL, [recipient_id])  # the cooldown check
+                cursor.fetchone()
+                cursor.execute(FREE_CARD_SQL, [pool_id])
+                (card_id,) = cursor.fetchone()
+                cursor.execute(CLAIM_CARD_SQL, {"card": card_id, "recipient": recipient_id, "now": now})
+                cursor.execute(LOG_CLAIM_SQL, [card_id, recipient_id, f"channel: {RedemptionChannel.WEB}"])
+                cursor.execute(HOLD_CARD_SQL, [card_id, now, recipient_id])
+                cursor.execute(RECORD_SQL, {
+                    "at": timezone.now(), "campaign": campaign_id, "recipient": recipient_id,
+                    "type": EventType.GIFT_CARD_CLAIMED, "source": EventSource.PURL,
+                    "payload": json.dumps({"card": card_id, "pool": pool_id, "channel": RedemptionChannel.WEB}),
+                })
+                cursor.fetchone()
+
+
+def publish_deliveries(count):
+    """What (c) publishes on commit, alone: `count` delivery tasks into the benchmark's broker."""
+    for card_id in range(1, count + 1):
+        deliver_gift_card.delay(card_id)
+
+
+def measure_redemption(campaign, cards, redemptions, repeat, broker):
+    runs = {"service": [], "floor": [], "publish": []}
+    for run in range(1, repeat + 1):
+        for name, call in (("service", redeem_service), ("floor", redeem_floor)):
+            reset(campaign, cards)
+            tokens = redemption_tokens(len(cards), redemptions)
+            broker.flushdb()
+            runs[name].append(common.timed(call, tokens)[0])
+            check_pairs(redemptions, GiftCardStatus.CLAIMED, GiftCardAction.CLAIMED, events=redemptions)
+            # One delivery per claim from the service, none from the floor: the publish really was paid.
+            queued = broker.llen("celery")
+            if queued != (redemptions if name == "service" else 0):
+                raise SystemExit(f"The {name} queued {queued:,} deliveries for {redemptions:,} claims.")
+        broker.flushdb()
+        runs["publish"].append(common.timed(publish_deliveries, redemptions)[0])
+        broker.flushdb()
+        print(f"Redemption run {run}/{repeat}: service {redemptions / runs['service'][-1]:,.0f}/s, "
+              f"floor {redemptions / runs['floor'][-1]:,.0f}/s, delivery publish "
+              f"{runs['publish'][-1] / redemptions * 1000:.2f} ms each")
+    service, floor = (redemptions / statistics.median(runs[name]) for name in ("service", "floor"))
+    publish_ms = statistics.median(runs["publish"]) / redemptions * 1000
+    return {"calls": redemptions, "service_runs": runs["service"], "floor_runs": runs["floor"],
+            "publish_runs": runs["publish"], "service_calls_per_second": service, "floor_calls_per_second": floor,
+            "service_vs_floor": service / floor, "publish_ms_per_call": publish_ms,
+            "publish_share_of_service_call": publish_ms / (1000 / service)}
+
+
+def profile(label, function, *args):
+    """Prints where the time of one more call goes (cProfile): for when the service misses its goal."""
+    profiler = cProfile.Profile()
+    profiler.runcall(function, *args)
+    print(f"\nProfile of {label}")
+    pstats.Stats(profiler).sort_stats("cumulative").print_stats(35).sort_stats("tottime").print_stats(15)
+
+
+def summarize(figures):
+    assignment, redemption = figures["assignment"], figures["redemption"]
+    figures["goals"] = [
+        {"goal": f"(a) time ≤ {GOAL_ASSIGN} × (b)", "measured": f"{assignment['service_vs_floor']:.2f} ×",
+         "passed": assignment["service_vs_floor"] <= GOAL_ASSIGN},
+        {"goal": f"(c) calls/s ≥ {GOAL_REDEEM} × (d)", "measured": f"{redemption['service_vs_floor']:.2f} ×",
+         "passed": redemption["service_vs_floor"] >= GOAL_REDEEM},
+    ]
+    return figures
+
+
+def report(figures):
+    assignment, redemption = figures["assignment"], figures["redemption"]
+    print(f"\nGift cards: {figures['cards']:,} cards and recipients per run; medians of {figures['repeat']} "
+          "alternating runs of service and floor")
+    print(f"{'measurement':40}{'service':>10}{'floor':>10}")
+    print(f"{'(a)/(b) assign ' + format(figures['cards'], ',') + ' cards, s':40}"
+          f"{assignment['service_seconds']:>10.2f}{assignment['floor_seconds']:>10.2f}")
+    print(f"{'(c)/(d) ' + format(redemption['calls'], ',') + ' redemptions, calls/s':40}"
+          f"{redemption['service_calls_per_second']:>10,.0f}{redemption['floor_calls_per_second']:>10,.0f}")
+    print(f"\n(b) is one statement: both UPDATEs and the log rows. (c) includes publishing each delivery to Redis: "
+          f"{redemption['publish_ms_per_call']:.2f} ms a call measured alone, "
+          f"{redemption['publish_share_of_service_call']:.0%} of a service call; (d) is the transaction only.")
+    print(f"\n{'goal':32}{'measured':>10}  result")
+    for goal in figures["goals"]:
+        print(f"{goal['goal']:32}{goal['measured']:>10}  {'PASS' if goal['passed'] else 'FAIL'}")
+    if not all(goal["passed"] for goal in figures["goals"]):
+        print("A goal was missed: --profile prints where the service's time goes.")
+
+
+def main():
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.giftcards", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--cards", type=int, default=100_000, help="cards, and recipients, per run")
+    parser.add_argument("--redemptions", type=int, default=2_000)
+    parser.add_argument("--repeat", type=int, default=3, help="alternating runs of each service and its floor")
+    parser.add_argument("--profile", action="store_true", help="then profile one more run of each service path")
+    args = parser.parse_args()
+    if not 0 < args.redemptions <= args.cards:
+        raise SystemExit("--redemptions must be between 1 and --cards.")
+    started = time.perf_counter()
+    common.prepare_database()
+    # Claims record an event now: this month needs its partition.
+    ensure_partitions()
+    pool, campaign = _bench_pool_and_campaign()
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    seconds, cards = common.timed(card_rows, pool, args.cards)
+    print(f"Encrypted {args.cards:,} card codes in {seconds:.1f} s")
+    figures = {"cards": args.cards, "repeat": args.repeat,
+               "assignment": measure_assignment(pool, campaign, cards, args.repeat),
+               "redemption": measure_redemption(campaign, cards, args.redemptions, args.repeat, broker)}
+    if args.profile:
+        reset(campaign, cards)
+        profile(f"assign_cards of {args.cards:,} cards", assign_service, pool, campaign)
+        reset(campaign, cards)
+        profile(f"{args.redemptions:,} redemptions", redeem_service, redemption_tokens(args.cards, args.redemptions))
+        broker.flushdb()
+    common.empty_tables(*TABLES)  # leaves the benchmark database small
+    figures.update(database=connection.settings_dict["NAME"], cpus=os.cpu_count(),
+                   finished_at=timezone.now().isoformat(timespec="seconds"),
+                   total_seconds=time.perf_counter() - started)
+    report(summarize(figures))
+    path = common.write_results("giftcards", figures)
+    print(f"\nThe whole benchmark took {figures['total_seconds'] / 60:.1f} min. Figures: {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.shortcuts import render
+
+from mobul.exceptions import DomainError
+
+from . import services
+from .models import GiftCard, GiftCardLog, GiftCardPool, PoolAlert
+from .selectors import is_low, with_stock
+
+
+@admin.register(GiftCardPool)
+class GiftCardPoolAdmin(admin.ModelAdmin):
+    list_display = ["name", "client", "brand", "denomination", "currency", "stock_level", "created_at"]
+    list_filter = ["brand", "currency", "client"]
+    search_fields = ["name", "brand", "client__name"]
+    list_select_related = ["client"]
+    autocomplete_fields = ["client"]
+
+    def get_queryset(self, request):
+        return with_stock(super().get_queryset(request))
+
+    @admin.display(description="Available / total")
+    def stock_level(self, pool):
+        flag = " ⚠ low" if is_low(pool) else ""
+        return f"{pool.available} / {pool.total}{flag}"
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(max_length=500, widget=forms.TextInput(attrs={"size": 60}))
+
+
+@admin.register(GiftCard)
+class GiftCardAdmin(admin.ModelAdmin):
+    """Codes never appear here; "Reveal code" shows one on purpose and leaves a trace in both logs."""
+
+    list_display = ["__str__", "pool", "status", "recipient", "claimed_at", "delivery_status", "expires_on"]
+    list_filter = ["status", "delivery_status", "pool"]
+    search_fields = ["=last4", "=recipient__redemption_token"]
+    list_select_related = ["pool", "recipient"]
+    raw_id_fields = ["recipient"]
+    show_full_result_count = False
+    exclude = ["code_encrypted", "code_hash"]
+    readonly_fields = [field.name for field in GiftCard._meta.fields if field.name not in ("code_encrypted", "code_hash")]
+    actions = ["reveal_code", "void_cards", "reissue_cards"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Reveal the code (audited)")
+    def reveal_code(self, request, queryset):
+        for card in queryset.order_by("pk")[:5]:
+            code = services.reveal_code(card=card, request=request)
+            self.message_user(request, f"Card {card.pk} (…{card.last4}): {code}", messages.WARNING)
+
+    def _with_reason(self, request, queryset, title, apply):
+        form = ReasonForm(request.POST if "reason" in request.POST else None)
+        if form.is_valid():
+            done = 0
+            for card in queryset.order_by("pk"):
+                try:
+                    apply(card, form.cleaned_data["reason"])
+                    done += 1
+                except DomainError as error:
+                    self.message_user(request, f"Card {card.pk}: {error.message}", messages.ERROR)
+            if done:
+                self.message_user(request, f"{title}: {done} card(s).", messages.SUCCESS)
+            return None
+        return render(request, "admin/giftcards/reason.html", {
+            **self.admin_site.each_context(request), "title": title, "form": form, "cards": queryset,
+            "action": request.POST["action"], "checkbox": ACTION_CHECKBOX_NAME, "opts": self.model._meta,
+        })
+
+    @admin.action(description="Void (with a reason)")
+    def void_cards(self, request, queryset):
+        return self._with_reason(request, queryset, "Voided",
+                                 lambda card, reason: services.void_card(card=card, reason=reason, request=request))
+
+    @admin.action(description="Reissue to the same recipient (with a reason)")
+    def reissue_cards(self, request, queryset):
+        return self._with_reason(request, queryset.filter(recipient__isnull=False), "Reissued",
+                                 lambda card, reason: services.reissue_card(card=card, reason=reason, request=request))
+
+
+@admin.register(GiftCardLog)
+class GiftCardLogAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "card", "action", "from_status", "to_status", "recipient_id", "actor", "reason"]
+    list_filter = ["action", ("created_at", admin.DateFieldListFilter)]
+    search_fields = ["=card__id", "=recipient_id"]
+    list_select_related = ["card", "actor"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(PoolAlert)
+class PoolAlertAdmin(admin.ModelAdmin):
+    list_display = ["pool", "available", "total", "opened_at", "resolved_at"]
+    list_filter = ["resolved_at"]
+    list_select_related = ["pool"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,42 @@
+from django.db import models
+
+
+class GiftCardStatus(models.TextChoices):
+    AVAILABLE = "available", "Available"
+    CLAIMED = "claimed", "Claimed"
+    DELIVERED = "delivered", "Delivered"
+    REDEEMED = "redeemed", "Redeemed"
+    VOID = "void", "Void"
+    EXPIRED = "expired", "Expired"
+
+
+# A card in one of these states belongs to its recipient; void and expired cards free the recipient.
+HELD_STATUSES = (GiftCardStatus.AVAILABLE, GiftCardStatus.CLAIMED, GiftCardStatus.DELIVERED, GiftCardStatus.REDEEMED)
+# The recipient has their reward: asking again returns the same card.
+CLAIMED_STATUSES = (GiftCardStatus.CLAIMED, GiftCardStatus.DELIVERED, GiftCardStatus.REDEEMED)
+
+
+class GiftCardAction(models.TextChoices):
+    IMPORTED = "imported", "Imported"
+    ASSIGNED = "assigned", "Assigned"
+    CLAIMED = "claimed", "Claimed"
+    DELIVERED = "delivered", "Delivered"
+    DELIVERY_FAILED = "delivery_failed", "Delivery failed"
+    REDEEMED = "redeemed", "Redeemed"
+    VOIDED = "voided", "Voided"
+    EXPIRED = "expired", "Expired"
+    REVEALED = "revealed", "Code revealed"
+
+
+class DeliveryStatus(models.TextChoices):
+    NOT_SENT = "not_sent", "Not sent"
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    UNDELIVERABLE = "undeliverable", "No email or phone"
+
+
+class RedemptionChannel(models.TextChoices):
+    WEB = "web", "Personal page"
+    API = "api", "API"
+    AGENT = "agent", "Call-center agent"

@@ -1,0 +1,35 @@
+from mobul.exceptions import Conflict, DomainError, NotFound
+
+
+class UnknownToken(NotFound):
+    code = "unknown_token"
+    default_message = "This link or code is not valid."
+
+
+class CampaignNotActive(Conflict):
+    code = "campaign_not_active"
+    default_message = "This campaign is not accepting redemptions right now."
+
+
+class NoRewardPool(Conflict):
+    code = "no_reward"
+    default_message = "This campaign has no gift-card reward."
+
+
+class PoolExhausted(Conflict):
+    code = "pool_exhausted"
+    default_message = "All gift cards of this campaign have been claimed."
+
+
+class RedemptionCooldown(DomainError):
+    code = "cooldown"
+    status = 429
+    default_message = "Please wait a few minutes before claiming another gift card."
+
+
+class CardNotVoidable(Conflict):
+    code = "card_not_voidable"
+
+
+class PoolMismatch(Conflict):
+    code = "pool_mismatch"

@@ -1,0 +1,127 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from accounts.models import ApiKey, AppendOnlyQuerySet, Client
+
+from .choices import DeliveryStatus, GiftCardAction, GiftCardStatus, HELD_STATUSES
+
+
+class GiftCardPool(models.Model):
+    """A client's stock of gift cards of one brand and denomination."""
+
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="gift_card_pools")
+    name = models.CharField(max_length=200)
+    brand = models.CharField(max_length=100)
+    denomination = models.DecimalField(max_digits=10, decimal_places=2)
+    currency = models.CharField(max_length=3, default="USD")
+    low_stock_threshold_percent = models.PositiveSmallIntegerField(
+        default=10, help_text="Alert when the share of cards still available falls below this."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "gift_card_pools"
+        ordering = ["name", "pk"]
+
+    def __str__(self):
+        return f"{self.name} ({self.brand} {self.denomination} {self.currency})"
+
+
+class GiftCard(models.Model):
+    """One card. The code is encrypted; `code_hash` finds it and keeps it unique; `last4` is for display."""
+
+    pool = models.ForeignKey(GiftCardPool, on_delete=models.PROTECT, related_name="cards")
+    code_encrypted = models.TextField()
+    code_hash = models.CharField(max_length=64)
+    last4 = models.CharField(max_length=4)
+    status = models.CharField(max_length=16, choices=GiftCardStatus.choices, default=GiftCardStatus.AVAILABLE)
+    recipient = models.ForeignKey("campaigns.Recipient", on_delete=models.PROTECT, null=True, blank=True,
+                                  related_name="gift_cards")
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    redeemed_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    expires_on = models.DateField(null=True, blank=True)
+    delivery_status = models.CharField(max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.NOT_SENT)
+    delivery_attempts = models.PositiveSmallIntegerField(default=0)
+    delivery_error = models.CharField(max_length=500, blank=True)
+    import_job = models.ForeignKey("campaigns.ImportJob", on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="gift_cards")
+    created_at = models.DateTimeField(auto_now_add=True, db_default=models.functions.Now())
+
+    class Meta:
+        db_table = "gift_cards"
+        ordering = ["pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["code_hash"], name="gift_cards_code_hash_key"),
+            # No recipient ever holds two live cards; void and expired ones stay for history.
+            models.UniqueConstraint(fields=["recipient"], condition=Q(status__in=HELD_STATUSES),
+                                    name="gift_cards_one_per_recipient"),
+        ]
+        indexes = [
+            models.Index(fields=["pool", "status"], condition=Q(status=GiftCardStatus.AVAILABLE),
+                         name="idx_gift_cards_pool_status"),
+            models.Index(fields=["code_hash"],
+                         condition=Q(status__in=[GiftCardStatus.CLAIMED, GiftCardStatus.DELIVERED]),
+                         name="idx_gift_cards_redemption"),
+        ]
+
+    def __str__(self):
+        return f"…{self.last4} ({self.get_status_display()})"
+
+
+class GiftCardLog(models.Model):
+    """One row per card transition: who, what, when, for whom, why. Append-only (kept 7 years)."""
+
+    card = models.ForeignKey(GiftCard, on_delete=models.DO_NOTHING, db_constraint=False, related_name="logs")
+    action = models.CharField(max_length=20, choices=GiftCardAction.choices)
+    from_status = models.CharField(max_length=16, blank=True)
+    to_status = models.CharField(max_length=16, blank=True)
+    recipient_id = models.BigIntegerField(null=True, blank=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False, null=True,
+                              blank=True, related_name="+")
+    api_key = models.ForeignKey(ApiKey, on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True,
+                                related_name="+")
+    reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(db_default=models.functions.Now(), db_index=True)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        db_table = "gift_card_logs"
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self):
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.action} card {self.card_id}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise TypeError("Gift-card log rows are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("Gift-card log rows are append-only.")
+
+
+class PoolAlert(models.Model):
+    """A pool's available share fell below its threshold. One open alert per pool: once per crossing."""
+
+    pool = models.ForeignKey(GiftCardPool, on_delete=models.CASCADE, related_name="alerts")
+    available = models.PositiveIntegerField()
+    total = models.PositiveIntegerField()
+    opened_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "gift_card_pool_alerts"
+        ordering = ["-opened_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["pool"], condition=Q(resolved_at__isnull=True),
+                                    name="gift_card_pool_alerts_one_open"),
+        ]
+
+    def __str__(self):
+        return f"{self.pool}: {self.available}/{self.total} left"

@@ -1,0 +1,310 @@
+"""Gift cards: assignment, redemption, delivery bookkeeping, void and reissue. Money moves here.
+
+Rules every function follows: rows are locked before they change (recipient before card; several cards
+in pk order), competing claimers skip each other's locked cards (FOR UPDATE SKIP LOCKED) instead of
+failing, every transition writes a GiftCardLog row, and side effects (delivery, alert emails) run only
+after commit.
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+import analytics
+from accounts.choices import AuditAction
+from accounts.models import ApiKey
+from accounts.services import record_audit
+from analytics.choices import EventSource, EventType
+from campaigns.choices import RESPONDING_STATUSES, RecipientStatus
+from campaigns.models import Recipient
+
+from .choices import CLAIMED_STATUSES, DeliveryStatus, GiftCardAction, GiftCardStatus, RedemptionChannel
+from .crypto import decrypt_code
+from .exceptions import (
+    CampaignNotActive,
+    CardNotVoidable,
+    NoRewardPool,
+    PoolExhausted,
+    PoolMismatch,
+    RedemptionCooldown,
+    UnknownToken,
+)
+from .models import GiftCard, GiftCardLog, GiftCardPool, PoolAlert
+from .selectors import is_low, with_stock
+from .tasks import check_pool_level_later, deliver_gift_card, notify_low_stock
+
+ASSIGN_CHUNK = 5000
+
+
+def _actor(request):
+    """(user, api_key) behind a request, for the card log."""
+    if request is None:
+        return None, None
+    if isinstance(getattr(request, "auth", None), ApiKey):
+        return None, request.auth
+    user = getattr(request, "user", None)
+    return (user if user is not None and user.is_authenticated else None), None
+
+
+def _log(card, action, from_status, *, request=None, actor=None, reason=""):
+    user, api_key = _actor(request)
+    GiftCardLog.objects.create(
+        card=card, action=action, from_status=from_status, to_status=card.status, recipient_id=card.recipient_id,
+        actor=actor or user, api_key=api_key, reason=reason[:500],
+    )
+
+
+# --- Stock ----------------------------------------------------------------------------------
+
+def check_pool_level(*, pool_id):
+    """Opens an alert (and emails the client's admins) when the available share crosses below the threshold;
+    resolves it when stock is back above. The pool's row lock makes concurrent checks take turns, so a
+    crossing opens exactly one alert."""
+    with transaction.atomic():
+        GiftCardPool.objects.select_for_update().filter(pk=pool_id).exists()
+        pool = with_stock(GiftCardPool.objects.filter(pk=pool_id)).get()
+        open_alert = PoolAlert.objects.filter(pool=pool, resolved_at__isnull=True).first()
+        if is_low(pool) and open_alert is None:
+            alert = PoolAlert.objects.create(pool=pool, available=pool.available, total=pool.total)
+            transaction.on_commit(lambda: notify_low_stock.delay(alert.pk))
+            return alert
+        if not is_low(pool) and open_alert is not None:
+            open_alert.resolved_at = timezone.now()
+            open_alert.save(update_fields=["resolved_at"])
+    return None
+
+
+# --- Bulk assignment --------------------------------------------------------------------------
+
+# One chunk: lock free cards and card-less recipients (skipping rows another assignment holds), pair them
+# one-to-one by rank, and write both sides and the log in the same statement.
+ASSIGN_SQL = """
+WITH cards AS (
+    SELECT id, row_number() OVER (ORDER BY id) AS n FROM (
+        SELECT id FROM gift_cards
+        WHERE pool_id = %(pool)s AND status = 'available' AND recipient_id IS NULL
+        ORDER BY id LIMIT %(chunk)s FOR UPDATE SKIP LOCKED
+    ) free_cards
+), people AS (
+    SELECT id, row_number() OVER (ORDER BY id) AS n FROM (
+        SELECT id FROM recipients
+        WHERE campaign_id = %(campaign)s AND gift_card_id IS NULL AND deleted_at IS NULL
+        ORDER BY id LIMIT %(chunk)s FOR UPDATE SKIP LOCKED
+    ) waiting
+), pairs AS (
+    SELECT cards.id AS card_id, people.id AS recipient_id FROM cards JOIN people USING (n)
+), assigned_cards AS (
+    UPDATE gift_cards SET recipient_id = pairs.recipient_id, assigned_at = %(now)s
+    FROM pairs WHERE gift_cards.id = pairs.card_id
+    RETURNING gift_cards.id, gift_cards.recipient_id
+), assigned_people AS (
+    UPDATE recipients SET gift_card_id = pairs.card_id, updated_at = %(now)s
+    FROM pairs WHERE recipients.id = pairs.recipient_id
+    RETURNING recipients.id
+)
+INSERT INTO gift_card_logs (card_id, action, from_status, to_status, recipient_id, actor_id, api_key_id, reason,
+                            created_at)
+SELECT id, 'assigned', 'available', 'available', recipient_id, %(actor)s, %(api_key)s, '', %(now)s
+FROM assigned_cards
+"""
+
+
+@dataclass
+class AssignmentResult:
+    assigned: int
+    shortfall: int
+
+
+def assign_cards(*, pool, campaign, request=None, chunk_size=ASSIGN_CHUNK):
+    """Gives every card-less recipient of `campaign` an available card of `pool`, set-based, chunk by chunk.
+
+    Each chunk is its own short transaction. Returns how many were assigned and how many recipients are
+    still without a card (the shortfall when the pool runs out).
+    """
+    if pool.client_id != campaign.client_id:
+        raise PoolMismatch("The pool and the campaign belong to different clients.", field="campaign")
+    user, api_key = _actor(request)
+    assigned = 0
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(ASSIGN_SQL, {
+                "pool": pool.pk, "campaign": campaign.pk, "chunk": chunk_size, "now": timezone.now(),
+                "actor": user.pk if user else None, "api_key": api_key.pk if api_key else None,
+            })
+            done = cursor.rowcount
+        assigned += done
+        if done < chunk_size:
+            break
+    shortfall = Recipient.objects.filter(campaign=campaign, gift_card__isnull=True).count()
+    record_audit(action=AuditAction.UPDATE, obj=pool, client=pool.client, request=request,
+                 changes={"assigned_to_campaign": campaign.pk, "assigned": assigned, "shortfall": shortfall})
+    transaction.on_commit(lambda: check_pool_level_later.delay(pool.pk))
+    return AssignmentResult(assigned=assigned, shortfall=shortfall)
+
+
+# --- Redemption -------------------------------------------------------------------------------
+
+@dataclass
+class Redemption:
+    card: GiftCard
+    recipient: Recipient
+    created: bool  # False when the recipient already had this card: the request was a repeat
+
+    @property
+    def code(self):
+        return decrypt_code(self.card.code_encrypted)
+
+
+def _claim(card, recipient, *, request, actor, channel):
+    previous = card.status
+    now = timezone.now()
+    card.status, card.claimed_at, card.recipient = GiftCardStatus.CLAIMED, now, recipient
+    card.delivery_status = DeliveryStatus.PENDING
+    card.assigned_at = card.assigned_at or now
+    card.save(update_fields=["status", "claimed_at", "recipient", "delivery_status", "assigned_at"])
+    _log(card, GiftCardAction.CLAIMED, previous, request=request, actor=actor, reason=f"channel: {channel}")
+
+
+def redeem(*, token, channel=RedemptionChannel.WEB, request=None, actor=None):
+    """The recipient behind `token` gets their gift card: the one assigned to them, or a free one of the pool.
+
+    Idempotent: asking again returns the same card. All checks happen under the recipient's row lock, so
+    concurrent requests for one recipient queue up and see each other's result, and the cooldown between
+    two claims cannot be raced.
+    """
+    with transaction.atomic():
+        recipient = (
+            Recipient.objects.select_for_update(of=("self",)).select_related("campaign")
+            .filter(redemption_token=token).first()
+        )
+        if recipient is None:
+            raise UnknownToken()
+        campaign = recipient.campaign
+        held = (
+            GiftCard.objects.select_for_update().filter(pk=recipient.gift_card_id).first()
+            if recipient.gift_card_id else None
+        )
+        if held is not None and held.status in CLAIMED_STATUSES:
+            return Redemption(card=held, recipient=recipient, created=False)
+        if campaign.status not in RESPONDING_STATUSES:
+            raise CampaignNotActive()
+        if campaign.gift_card_pool_id is None:
+            raise NoRewardPool()
+        cooldown = timedelta(seconds=settings.REDEMPTION_COOLDOWN_SECONDS)
+        last_claim = (
+            GiftCard.objects.filter(recipient=recipient, claimed_at__isnull=False)
+            .order_by("-claimed_at").values_list("claimed_at", flat=True).first()
+        )
+        if last_claim is not None and timezone.now() - last_claim < cooldown:
+            wait = cooldown - (timezone.now() - last_claim)
+            raise RedemptionCooldown(retry_after=max(1, int(wait.total_seconds()) + 1))
+        if held is None or held.status != GiftCardStatus.AVAILABLE:
+            held = (
+                GiftCard.objects.select_for_update(skip_locked=True)
+                .filter(pool_id=campaign.gift_card_pool_id, status=GiftCardStatus.AVAILABLE, recipient__isnull=True)
+                .order_by("pk").first()
+            )
+            if held is None:
+                raise PoolExhausted()
+        _claim(held, recipient, request=request, actor=actor, channel=channel)
+        recipient.gift_card, recipient.status = held, RecipientStatus.REDEEMED
+        recipient.save(update_fields=["gift_card", "status", "updated_at"])
+        analytics.record_event(
+            event_type=EventType.GIFT_CARD_CLAIMED, campaign_id=campaign.pk, recipient_id=recipient.pk,
+            source=EventSource.CALL if channel == RedemptionChannel.AGENT else (
+                EventSource.API if channel == RedemptionChannel.API else EventSource.PURL),
+            payload={"card": held.pk, "pool": held.pool_id, "channel": channel},
+        )
+        if actor is not None or request is not None:
+            record_audit(action=AuditAction.TRANSITION, obj=held, client=campaign.client, request=request,
+                         actor=actor, changes={"status": ["available", "claimed"], "recipient": recipient.pk})
+        card_id, pool_id = held.pk, held.pool_id
+        transaction.on_commit(lambda: deliver_gift_card.delay(card_id))
+        transaction.on_commit(lambda: check_pool_level_later.delay(pool_id))
+    return Redemption(card=held, recipient=recipient, created=True)
+
+
+# --- Delivery bookkeeping (the sending itself is in delivery.py) -----------------------------
+
+def mark_delivered(*, card_id, channel):
+    with transaction.atomic():
+        card = GiftCard.objects.select_for_update().get(pk=card_id)
+        if card.status != GiftCardStatus.CLAIMED:
+            return card
+        card.status, card.delivered_at = GiftCardStatus.DELIVERED, timezone.now()
+        card.delivery_status, card.delivery_error = DeliveryStatus.SENT, ""
+        card.delivery_attempts += 1
+        card.save(update_fields=["status", "delivered_at", "delivery_status", "delivery_error", "delivery_attempts"])
+        _log(card, GiftCardAction.DELIVERED, GiftCardStatus.CLAIMED, reason=f"by {channel}")
+        analytics.record_event(
+            event_type=EventType.GIFT_CARD_DELIVERED, campaign_id=card.recipient.campaign_id,
+            recipient_id=card.recipient_id, source=EventSource.API, payload={"card": card.pk, "channel": channel},
+        )
+    return card
+
+
+def mark_delivery_failed(*, card_id, error, final):
+    with transaction.atomic():
+        card = GiftCard.objects.select_for_update().get(pk=card_id)
+        card.delivery_attempts += 1
+        card.delivery_error = error[:500]
+        card.delivery_status = DeliveryStatus.FAILED if final else DeliveryStatus.PENDING
+        card.save(update_fields=["delivery_attempts", "delivery_error", "delivery_status"])
+        if final:
+            _log(card, GiftCardAction.DELIVERY_FAILED, card.status, reason=error)
+    return card
+
+
+def mark_undeliverable(*, card_id):
+    GiftCard.objects.filter(pk=card_id).update(delivery_status=DeliveryStatus.UNDELIVERABLE)
+
+
+# --- Staff actions --------------------------------------------------------------------------
+
+@transaction.atomic
+def void_card(*, card, reason, request=None):
+    """Takes a card out of circulation; its recipient (if any) is free to get another one."""
+    if not reason.strip():
+        raise CardNotVoidable("Give a reason for voiding the card.", field="reason")
+    card = GiftCard.objects.select_for_update().get(pk=card.pk)
+    if card.status in (GiftCardStatus.VOID, GiftCardStatus.REDEEMED, GiftCardStatus.EXPIRED):
+        raise CardNotVoidable(f"A {card.get_status_display().lower()} card cannot be voided.")
+    previous = card.status
+    card.status, card.voided_at = GiftCardStatus.VOID, timezone.now()
+    card.save(update_fields=["status", "voided_at"])
+    Recipient.all_objects.filter(gift_card=card).update(gift_card=None, updated_at=timezone.now())
+    _log(card, GiftCardAction.VOIDED, previous, request=request, reason=reason)
+    record_audit(action=AuditAction.TRANSITION, obj=card, client=card.pool.client, request=request,
+                 changes={"status": [previous, GiftCardStatus.VOID], "reason": reason})
+    return card
+
+
+def reissue_card(*, card, reason, request=None):
+    """Voids `card` and gives its recipient a fresh one from the same pool, delivered again."""
+    with transaction.atomic():
+        recipient = Recipient.all_objects.select_for_update().get(pk=card.recipient_id)
+        void_card(card=card, reason=reason, request=request)
+        replacement = (
+            GiftCard.objects.select_for_update(skip_locked=True)
+            .filter(pool_id=card.pool_id, status=GiftCardStatus.AVAILABLE, recipient__isnull=True)
+            .order_by("pk").first()
+        )
+        if replacement is None:
+            raise PoolExhausted("No card left in the pool to reissue.")
+        _claim(replacement, recipient, request=request, actor=None, channel=f"reissue of card {card.pk}")
+        recipient.gift_card = replacement
+        recipient.save(update_fields=["gift_card", "updated_at"])
+        transaction.on_commit(lambda: deliver_gift_card.delay(replacement.pk))
+        transaction.on_commit(lambda: check_pool_level_later.delay(card.pool_id))
+    return replacement
+
+
+def reveal_code(*, card, request):
+    """The full code, for staff, recorded in both the card log and the audit log."""
+    _log(card, GiftCardAction.REVEALED, card.status, request=request, reason="revealed to staff")
+    record_audit(action=AuditAction.REVEAL, obj=card, client=card.pool.client, request=request,
+                 changes={"last4": card.last4})
+    return decrypt_code(card.code_encrypted)

@@ -1,0 +1,74 @@
+from celery import shared_task
+from django.conf import settings
+from django.core.mail import send_mail
+
+from accounts.choices import Role
+from accounts.models import User
+from campaigns.choices import ImportStatus
+from campaigns.models import ImportJob
+
+from .choices import GiftCardStatus
+from .crypto import decrypt_code
+from .delivery import DeliveryError, send_card
+from .models import GiftCard, PoolAlert
+
+DELIVERY_MAX_RETRIES = 5
+
+
+@shared_task(bind=True, acks_late=True, max_retries=DELIVERY_MAX_RETRIES)
+def deliver_gift_card(self, card_id):
+    """Sends a claimed card to its recipient; retried with exponential backoff. Safe to run twice."""
+    # services queues this task, so it is imported here rather than at the top.
+    from .services import mark_delivered, mark_delivery_failed, mark_undeliverable
+
+    card = GiftCard.objects.select_related("pool__client", "recipient").get(pk=card_id)
+    if card.status != GiftCardStatus.CLAIMED:
+        return
+    try:
+        channels = send_card(card=card, code=decrypt_code(card.code_encrypted))
+    except DeliveryError as error:
+        final = self.request.retries >= DELIVERY_MAX_RETRIES
+        mark_delivery_failed(card_id=card_id, error=str(error), final=final)
+        if final:
+            return
+        raise self.retry(exc=error, countdown=min(3600, 30 * 2 ** self.request.retries))
+    if channels:
+        mark_delivered(card_id=card_id, channel=channels)
+    else:
+        mark_undeliverable(card_id=card_id)
+
+
+@shared_task(acks_late=True)
+def notify_low_stock(alert_id):
+    """Emails the client's admins that a pool is running low."""
+    alert = PoolAlert.objects.select_related("pool__client").get(pk=alert_id)
+    pool = alert.pool
+    admins = User.objects.filter(
+        is_active=True, memberships__client=pool.client, memberships__role=Role.CLIENT_ADMIN
+    ).values_list("email", flat=True)
+    if admins:
+        send_mail(
+            f"Gift cards running low: {pool.name}",
+            f"Only {alert.available} of {alert.total} cards are left in {pool} "
+            f"(alert threshold {pool.low_stock_threshold_percent} %). Upload more codes to keep rewards flowing.",
+            settings.DEFAULT_FROM_EMAIL, list(admins),
+        )
+
+
+@shared_task(acks_late=True)
+def process_card_import(import_job_id):
+    """Runs one gift-card code import. A finished job is left alone, an interrupted one redone."""
+    # inventory queues this task, so it is imported here rather than at the top.
+    from .inventory import run_card_import
+
+    job = ImportJob.objects.filter(pk=import_job_id).first()
+    if job is not None and job.status not in (ImportStatus.COMPLETED, ImportStatus.FAILED):
+        run_card_import(job)
+
+
+@shared_task(acks_late=True)
+def check_pool_level_later(pool_id):
+    """After cards were claimed or assigned: alert on low stock outside the request that moved them."""
+    from .services import check_pool_level
+
+    check_pool_level(pool_id=pool_id)

@@ -1,0 +1,65 @@
+import pytest
+from celery.exceptions import Retry
+from django.core import mail
+from django.test import TestCase
+
+from giftcards.choices import DeliveryStatus, GiftCardStatus
+from giftcards.models import GiftCard, GiftCardLog
+from giftcards.services import redeem
+from giftcards.tasks import DELIVERY_MAX_RETRIES, deliver_gift_card
+from giftcards.tests.factories import GiftCardPoolFactory, active_campaign, stock
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def claimant(tenant_a):
+    pool = GiftCardPoolFactory(client=tenant_a.client, brand="Target")
+    codes = stock(pool, 2)
+    campaign, people = active_campaign(tenant_a.client, pool, recipients=1)
+    return people[0], codes
+
+
+def test_email_delivery_marks_the_card_delivered(claimant):
+    person, codes = claimant
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        redemption = redeem(token=person.redemption_token)
+    card = GiftCard.objects.get(pk=redemption.card.pk)
+    assert (card.status, card.delivery_status, card.delivery_attempts) == (
+        GiftCardStatus.DELIVERED, DeliveryStatus.SENT, 1)
+    assert mail.outbox[0].to == [person.email] and "Target" in mail.outbox[0].subject
+    assert redemption.code in mail.outbox[0].body
+
+
+def test_failed_sends_are_retried_with_backoff_then_recorded(claimant, settings):
+    person, codes = claimant
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 1, 1
+    card_id = redeem(token=person.redemption_token).card.pk  # delivery not queued: no commit hook runs here
+    for attempt in range(DELIVERY_MAX_RETRIES + 1):
+        # What a worker does on each retry, run here one attempt at a time.
+        retried = False
+        try:
+            deliver_gift_card.apply(args=[card_id], retries=attempt, throw=True)
+        except Retry as retry:
+            retried = True
+            assert retry.when == min(3600, 30 * 2 ** attempt)
+        card = GiftCard.objects.get(pk=card_id)
+        assert card.delivery_attempts == attempt + 1
+        assert retried == (attempt < DELIVERY_MAX_RETRIES)
+        if retried:
+            assert card.delivery_status == DeliveryStatus.PENDING
+    assert card.status == GiftCardStatus.CLAIMED
+    assert card.delivery_status == DeliveryStatus.FAILED and "Email could not be sent" in card.delivery_error
+    assert GiftCardLog.objects.filter(card=card, action="delivery_failed").count() == 1
+
+
+def test_a_recipient_without_email_or_phone_is_undeliverable(claimant):
+    person, codes = claimant
+    person.email = ""
+    person.save()
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        redemption = redeem(token=person.redemption_token)
+    card = GiftCard.objects.get(pk=redemption.card.pk)
+    assert (card.status, card.delivery_status) == (GiftCardStatus.CLAIMED, DeliveryStatus.UNDELIVERABLE)
+    assert not mail.outbox

@@ -1,0 +1,96 @@
+import logging
+
+import pytest
+from django.core import mail
+from django.test import TestCase
+
+from accounts.models import AuditLog
+from giftcards.models import PoolAlert
+from giftcards.services import assign_cards, check_pool_level, redeem
+from giftcards.tests.factories import GiftCardPoolFactory, active_campaign, stock
+
+pytestmark = pytest.mark.django_db
+
+POOLS = "/api/v1/gift-card-pools/"
+CARDS = "/api/v1/gift-cards/"
+
+
+def test_create_a_pool_and_see_its_stock(key_client, tenant_a):
+    response = key_client.post(POOLS, {"name": "Spring", "brand": "Target", "denomination": "10.00", "currency": "usd"})
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["currency"] == "USD" and body["stock"]["total"] == 0 and body["low_stock"] is False
+    assert AuditLog.objects.filter(object_type="giftcards.GiftCardPool", action="create").exists()
+    bad = key_client.post(POOLS, {"name": "X", "brand": "Y", "denomination": "-1", "currency": "dollars"})
+    assert bad.status_code == 400 and set(bad.json()["error"]["details"]) == {"denomination", "currency"}
+
+
+def test_assign_endpoint_reports_assigned_and_shortfall(key_client, tenant_a):
+    pool = GiftCardPoolFactory(client=tenant_a.client)
+    stock(pool, 3)
+    campaign, people = active_campaign(tenant_a.client, pool, recipients=5)
+    response = key_client.post(f"{POOLS}{pool.pk}/assign/", {"campaign": campaign.pk})
+    assert response.json() == {"assigned": 3, "shortfall": 2}
+    stock_now = key_client.get(f"{POOLS}{pool.pk}/").json()["stock"]
+    assert (stock_now["available"], stock_now["assigned"]) == (0, 3)
+    assert key_client.post(f"{POOLS}{pool.pk}/assign/", {"campaign": campaign.pk}).json() == {
+        "assigned": 0, "shortfall": 2}
+
+
+def test_cards_list_shows_last4_only_and_is_tenant_scoped(key_client, api_client, tenant_a, tenant_b):
+    pool = GiftCardPoolFactory(client=tenant_a.client)
+    codes = stock(pool, 3)
+    body = key_client.get(CARDS).content.decode()
+    assert all(code not in body for code in codes)
+    results = key_client.get(CARDS, {"pool": pool.pk}).json()["results"]
+    assert sorted(card["last4"] for card in results) == sorted(code[-4:] for code in codes)
+    assert "code" not in results[0] and "code_encrypted" not in results[0]
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {tenant_b.raw_key}")
+    assert api_client.get(CARDS).json()["results"] == []
+    assert api_client.get(f"{CARDS}{results[0]['id']}/").status_code == 404
+    assert api_client.get(f"{POOLS}{pool.pk}/").status_code == 404
+    other_campaign, _ = active_campaign(tenant_b.client, GiftCardPoolFactory(client=tenant_b.client))
+    assert api_client.post(f"{POOLS}{pool.pk}/assign/", {"campaign": other_campaign.pk}).status_code == 404
+
+
+def test_assigning_to_another_tenants_campaign_is_refused(key_client, tenant_a, tenant_b):
+    pool = GiftCardPoolFactory(client=tenant_a.client)
+    theirs, _ = active_campaign(tenant_b.client, GiftCardPoolFactory(client=tenant_b.client), recipients=1)
+    response = key_client.post(f"{POOLS}{pool.pk}/assign/", {"campaign": theirs.pk})
+    assert response.status_code == 400 and response.json()["error"]["field"] == "campaign"
+
+
+def test_members_cannot_manage_gift_cards(api_client, tenant_a):
+    pool = GiftCardPoolFactory(client=tenant_a.client)
+    api_client.force_login(tenant_a.member)
+    assert api_client.get(f"{POOLS}{pool.pk}/").status_code == 200
+    assert api_client.patch(f"{POOLS}{pool.pk}/", {"name": "mine"}).status_code == 403
+
+
+def test_low_stock_alerts_once_per_crossing_and_emails_the_client_admins(tenant_a):
+    pool = GiftCardPoolFactory(client=tenant_a.client, low_stock_threshold_percent=50)
+    stock(pool, 4)
+    campaign, people = active_campaign(tenant_a.client, pool, recipients=4)
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        for person in people[:3]:
+            redeem(token=person.redemption_token)
+    alerts = PoolAlert.objects.filter(pool=pool)
+    assert alerts.count() == 1 and alerts.get().available == 1
+    low_mails = [m for m in mail.outbox if "running low" in m.subject]
+    assert len(low_mails) == 1 and low_mails[0].to == [tenant_a.admin.email]
+    stock(pool, 10, prefix="MORE")
+    check_pool_level(pool_id=pool.pk)
+    assert alerts.get().resolved_at is not None
+    assert assign_cards(pool=pool, campaign=campaign).assigned == 1
+
+
+def test_codes_never_reach_the_logs(tenant_a, caplog):
+    pool = GiftCardPoolFactory(client=tenant_a.client)
+    codes = stock(pool, 1)
+    campaign, people = active_campaign(tenant_a.client, pool, recipients=1)
+    people[0].phone = "+16175550134"
+    people[0].save()
+    with caplog.at_level(logging.DEBUG), TestCase.captureOnCommitCallbacks(execute=True):
+        redeem(token=people[0].redemption_token)
+    assert "SMS (console backend" in caplog.text
+    assert codes[0] not in caplog.text
