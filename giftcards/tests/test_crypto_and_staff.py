@@ -82,3 +82,16 @@ def test_card_logs_are_append_only(tenant_a):
         GiftCardLog.objects.all().delete()
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("UPDATE gift_card_logs SET reason = 'edited'")
+
+
+@pytest.mark.django_db
+def test_rotation_command_re_encrypts_every_code(tenant_a, settings):
+    from django.core.management import call_command
+
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    settings.GIFT_CARD_ENCRYPTION_KEYS = [old]
+    codes = stock(GiftCardPoolFactory(client=tenant_a.client), 3)
+    settings.GIFT_CARD_ENCRYPTION_KEYS = [new, old]
+    call_command("rotate_gift_card_keys", stdout=None)
+    settings.GIFT_CARD_ENCRYPTION_KEYS = [new]
+    assert sorted(crypto.decrypt_code(c.code_encrypted) for c in GiftCard.objects.all()) == sorted(codes)

@@ -1,0 +1,34 @@
+"""Re-encrypts every stored gift-card code with the newest key of GIFT_CARD_ENCRYPTION_KEYS.
+
+Rotation: put the new key first in GIFT_CARD_ENCRYPTION_KEYS (keep the old one after it), deploy, run this,
+then drop the old key. Batches are short transactions, so it can run while cards are being claimed.
+"""
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from giftcards.crypto import rotate_token
+from giftcards.models import GiftCard
+
+BATCH = 1000
+
+
+class Command(BaseCommand):
+    help = "Re-encrypt all gift-card codes with the newest encryption key."
+
+    def handle(self, *args, **options):
+        last_id, done = 0, 0
+        while True:
+            with transaction.atomic():
+                cards = list(
+                    GiftCard.objects.select_for_update().filter(pk__gt=last_id).order_by("pk")
+                    .only("pk", "code_encrypted")[:BATCH]
+                )
+                if not cards:
+                    break
+                for card in cards:
+                    card.code_encrypted = rotate_token(card.code_encrypted)
+                GiftCard.objects.bulk_update(cards, ["code_encrypted"])
+            last_id, done = cards[-1].pk, done + len(cards)
+            self.stdout.write(f"\r{done} codes re-encrypted", ending="")
+        self.stdout.write(self.style.SUCCESS(f"\nDone: {done} codes use the newest key."))
