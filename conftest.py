@@ -54,6 +54,15 @@ def platform_admin(db):
 
 
 @pytest.fixture
+def staff_client(client, platform_admin):
+    """The Django test client signed in as a staff superuser."""
+    platform_admin.is_staff = platform_admin.is_superuser = True
+    platform_admin.save()
+    client.force_login(platform_admin)
+    return client
+
+
+@pytest.fixture
 def api_client():
     return APIClient()
 

@@ -18,6 +18,17 @@ def principal_of(request):
     return auth if isinstance(auth, ApiKey) else request.user
 
 
+def request_actor(request):
+    """(user, api_key) behind a request: at most one is set; both None for anonymous or no request."""
+    if request is None:
+        return None, None
+    auth = getattr(request, "auth", None)
+    if isinstance(auth, ApiKey):
+        return None, auth
+    user = getattr(request, "user", None)
+    return (user if user is not None and user.is_authenticated else None), None
+
+
 def _roles_with(capability):
     return [role for role, capabilities in ROLE_CAPABILITIES.items() if capability in capabilities]
 

@@ -3,6 +3,8 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
 
+from mobul.admin import ReadOnlyAdminMixin
+
 from .choices import ApiKeyScope
 from .models import ApiKey, AuditLog, Client, Membership, Organization, User
 from .services import create_api_key, revoke_api_key
@@ -138,18 +140,10 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditLog)
-class AuditLogAdmin(admin.ModelAdmin):
+class AuditLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["created_at", "action", "object_type", "object_id", "object_repr", "actor", "api_key", "client", "ip"]
     list_filter = ["action", "object_type", ("created_at", admin.DateFieldListFilter), "client"]
     search_fields = ["object_id", "object_repr", "actor__email", "api_key__prefix", "request_id"]
     list_select_related = ["actor", "api_key", "client"]
     show_full_result_count = False
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -6,6 +6,7 @@ from django.utils import timezone
 from mobul.http import client_ip
 from mobul.middleware import current_request_id
 
+from .access import request_actor
 from .authentication import API_KEY_PREFIX
 from .choices import AuditAction
 from .models import ApiKey, AuditLog, hash_api_key
@@ -15,13 +16,8 @@ def record_audit(*, action, obj=None, object_type=None, object_id="", client=Non
                  api_key=None, ip=None, request=None):
     """Appends one audit row. Given a request, the actor, API key and IP come from it."""
     if request is not None:
-        auth = getattr(request, "auth", None)
-        if isinstance(auth, ApiKey):
-            api_key = api_key or auth
-        else:
-            user = getattr(request, "user", None)
-            if actor is None and user is not None and user.is_authenticated:
-                actor = user
+        user, key = request_actor(request)
+        actor, api_key = actor or user, api_key or key
         ip = ip or client_ip(request) or None
     if obj is not None:
         object_type = object_type or obj._meta.label

@@ -6,6 +6,8 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 
+from mobul.admin import ReadOnlyAdminMixin
+
 from .models import CampaignDailyStat, Event, MailScan
 from .rollups import rebuild_rollups
 
@@ -13,7 +15,7 @@ from .rollups import rebuild_rollups
 
 
 @admin.register(MailScan)
-class MailScanAdmin(admin.ModelAdmin):
+class MailScanAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: scans arrive only through the print vendor's signed webhook."""
 
     list_display = ["scan_id", "status", "recipient", "scanned_at", "received_at"]
@@ -23,15 +25,6 @@ class MailScanAdmin(admin.ModelAdmin):
     search_help_text = "A scan id or a recipient's redemption token."
     list_select_related = ["recipient"]
     show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class EventBrowserForm(forms.Form):
@@ -53,7 +46,7 @@ EVENT_BROWSER_ROWS = 200
 
 
 @admin.register(CampaignDailyStat)
-class CampaignDailyStatAdmin(admin.ModelAdmin):
+class CampaignDailyStatAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Events per campaign, day and type (the rollups), plus a raw event browser by time range."""
 
     list_display = ["campaign", "day", "event_type", "events"]
@@ -64,14 +57,6 @@ class CampaignDailyStatAdmin(admin.ModelAdmin):
     change_list_template = "admin/analytics/campaigndailystat/change_list.html"
     actions = ["rebuild_selected_campaigns"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_urls(self):
         return [path("events/", self.admin_site.admin_view(self.event_browser), name="analytics_event_browser"),

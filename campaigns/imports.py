@@ -20,6 +20,8 @@ from django.core.files import File
 from django.db import IntegrityError, connection, connections, transaction
 from django.utils import timezone
 
+from accounts.access import request_actor
+
 from .choices import EDITABLE_STATUSES, ImportErrorPolicy, ImportStatus, RecipientStatus
 from .exceptions import CampaignLocked, ImportFileRejected
 from .models import Campaign, ImportJob
@@ -192,6 +194,16 @@ class ProgressReporter:
 
     def close(self):
         self.connection.close()
+
+
+def new_import_job(*, uploaded_file, name, request, **fields):
+    """An ImportJob holding the uploaded file, attributed to whoever sent it (saved, not yet queued)."""
+    user, api_key = request_actor(request)
+    job = ImportJob(original_filename=(uploaded_file.name or "")[:255], size_bytes=uploaded_file.size,
+                    created_by=user, api_key=api_key, **fields)
+    job.file.save(name, uploaded_file, save=False)
+    job.save()
+    return job
 
 
 def count_lines(job):

@@ -7,15 +7,15 @@ from django.utils import timezone
 
 import analytics
 from accounts.choices import AuditAction
-from accounts.models import ApiKey
+from accounts.access import request_actor
 from accounts.services import record_audit
 from analytics.choices import EventSource, EventType
 from analytics.services import record_recipient_events
 
 from .choices import EDITABLE_STATUSES, TRANSITIONS, CampaignStatus, ImportKind
 from .exceptions import CampaignLocked, DuplicateRecipient, IllegalTransition, TransitionRuleViolation
-from .imports import inspect_upload
-from .models import Campaign, ImportJob, MailTemplate, Recipient
+from .imports import inspect_upload, new_import_job
+from .models import Campaign, MailTemplate, Recipient
 from .tasks import process_import, record_mailing
 from .normalize import collapse, dedupe_hash, normalize_email, normalize_phone
 from .tokens import new_redemption_token, new_short_code
@@ -30,9 +30,7 @@ def _snapshot(instance, fields):
 
 def event_source(request):
     """Events caused by an integrator's key come from the API; anything a person did is staff."""
-    return EventSource.API if request is not None and isinstance(getattr(request, "auth", None), ApiKey) else (
-        EventSource.STAFF
-    )
+    return EventSource.API if request_actor(request)[1] is not None else EventSource.STAFF
 
 
 # --- Templates ------------------------------------------------------------------------------
@@ -219,15 +217,8 @@ def start_recipient_import(*, campaign, uploaded_file, on_error, request=None):
     """Checks the file, stores it and queues the import. Returns the ImportJob to poll."""
     campaign = _lock_editable(campaign)
     inspect_upload(uploaded_file)
-    api_key = request.auth if request is not None and isinstance(getattr(request, "auth", None), ApiKey) else None
-    user = getattr(request, "user", None)
-    job = ImportJob(
-        client=campaign.client, campaign=campaign, kind=ImportKind.RECIPIENTS, on_error=on_error,
-        original_filename=(uploaded_file.name or "")[:255], size_bytes=uploaded_file.size,
-        created_by=user if user is not None and user.is_authenticated else None, api_key=api_key,
-    )
-    job.file.save(f"campaign-{campaign.pk}.csv", uploaded_file, save=False)
-    job.save()
+    job = new_import_job(uploaded_file=uploaded_file, name=f"campaign-{campaign.pk}.csv", request=request,
+                         client=campaign.client, campaign=campaign, kind=ImportKind.RECIPIENTS, on_error=on_error)
     record_audit(action=AuditAction.CREATE, obj=job, client=campaign.client, request=request,
                  changes={"file": job.original_filename, "size_bytes": job.size_bytes, "on_error": on_error})
     transaction.on_commit(lambda: process_import.delay(job.pk))

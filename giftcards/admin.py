@@ -3,6 +3,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.shortcuts import render
 
+from mobul.admin import ReadOnlyAdminMixin
 from mobul.exceptions import DomainError
 
 from . import services
@@ -32,7 +33,7 @@ class ReasonForm(forms.Form):
 
 
 @admin.register(GiftCard)
-class GiftCardAdmin(admin.ModelAdmin):
+class GiftCardAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Codes never appear here; "Reveal code" shows one on purpose and leaves a trace in both logs."""
 
     list_display = ["__str__", "pool", "status", "recipient", "claimed_at", "delivery_status", "expires_on"]
@@ -45,14 +46,6 @@ class GiftCardAdmin(admin.ModelAdmin):
     readonly_fields = [field.name for field in GiftCard._meta.fields if field.name not in ("code_encrypted", "code_hash")]
     actions = ["reveal_code", "void_cards", "reissue_cards"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.action(description="Reveal the code (audited)")
     def reveal_code(self, request, queryset):
@@ -90,31 +83,18 @@ class GiftCardAdmin(admin.ModelAdmin):
 
 
 @admin.register(GiftCardLog)
-class GiftCardLogAdmin(admin.ModelAdmin):
+class GiftCardLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["created_at", "card", "action", "from_status", "to_status", "recipient_id", "actor", "reason"]
     list_filter = ["action", ("created_at", admin.DateFieldListFilter)]
     search_fields = ["=card__id", "=recipient_id"]
     list_select_related = ["card", "actor"]
     show_full_result_count = False
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(PoolAlert)
-class PoolAlertAdmin(admin.ModelAdmin):
+class PoolAlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Opened and resolved by the stock check as cards come and go."""
+
     list_display = ["pool", "available", "total", "opened_at", "resolved_at"]
     list_filter = ["resolved_at"]
     list_select_related = ["pool"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False

@@ -16,12 +16,17 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.choices import AuditAction
-from accounts.models import ApiKey
 from accounts.services import record_audit
 from campaigns.choices import ImportErrorPolicy, ImportKind, ImportStatus
 from campaigns.exceptions import ImportFileRejected
-from campaigns.imports import ErrorReport, ProgressReporter, count_lines, normalize_header, sniff_header
-from campaigns.models import ImportJob
+from campaigns.imports import (
+    ErrorReport,
+    ProgressReporter,
+    count_lines,
+    new_import_job,
+    normalize_header,
+    sniff_header,
+)
 
 from .crypto import code_hash, encrypt_code, last4, normalize_code
 from .services import check_pool_level
@@ -86,16 +91,9 @@ def _parse_expiry(value, today):
 def start_card_import(*, pool, uploaded_file, on_error=ImportErrorPolicy.REJECT, request=None):
     """Checks the file, stores it and queues the import. Returns the ImportJob to poll."""
     map_card_columns(sniff_header(uploaded_file))
-    api_key = request.auth if request is not None and isinstance(getattr(request, "auth", None), ApiKey) else None
-    user = getattr(request, "user", None)
     with transaction.atomic():
-        job = ImportJob(
-            client=pool.client, pool=pool, kind=ImportKind.GIFT_CARDS, on_error=on_error,
-            original_filename=(uploaded_file.name or "")[:255], size_bytes=uploaded_file.size,
-            created_by=user if user is not None and user.is_authenticated else None, api_key=api_key,
-        )
-        job.file.save(f"pool-{pool.pk}.csv", uploaded_file, save=False)
-        job.save()
+        job = new_import_job(uploaded_file=uploaded_file, name=f"pool-{pool.pk}.csv", request=request,
+                             client=pool.client, pool=pool, kind=ImportKind.GIFT_CARDS, on_error=on_error)
         record_audit(action=AuditAction.CREATE, obj=job, client=pool.client, request=request,
                      changes={"file": job.original_filename, "pool": pool.pk})
         transaction.on_commit(lambda: process_card_import.delay(job.pk))

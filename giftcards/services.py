@@ -14,8 +14,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 import analytics
+from accounts.access import request_actor
 from accounts.choices import AuditAction
-from accounts.models import ApiKey
 from accounts.services import record_audit
 from analytics.choices import EventSource, EventType
 from campaigns.choices import RESPONDING_STATUSES, RecipientStatus
@@ -39,18 +39,8 @@ from .tasks import check_pool_level_later, deliver_gift_card, notify_low_stock
 ASSIGN_CHUNK = 5000
 
 
-def _actor(request):
-    """(user, api_key) behind a request, for the card log."""
-    if request is None:
-        return None, None
-    if isinstance(getattr(request, "auth", None), ApiKey):
-        return None, request.auth
-    user = getattr(request, "user", None)
-    return (user if user is not None and user.is_authenticated else None), None
-
-
 def _log(card, action, from_status, *, request=None, actor=None, reason=""):
-    user, api_key = _actor(request)
+    user, api_key = request_actor(request)
     GiftCardLog.objects.create(
         card=card, action=action, from_status=from_status, to_status=card.status, recipient_id=card.recipient_id,
         actor=actor or user, api_key=api_key, reason=reason[:500],
@@ -126,7 +116,7 @@ def assign_cards(*, pool, campaign, request=None, chunk_size=ASSIGN_CHUNK):
     """
     if pool.client_id != campaign.client_id:
         raise PoolMismatch("The pool and the campaign belong to different clients.", field="campaign")
-    user, api_key = _actor(request)
+    user, api_key = request_actor(request)
     assigned = 0
     while True:
         with transaction.atomic(), connection.cursor() as cursor:

@@ -121,10 +121,8 @@ def test_members_may_transition_but_agents_may_not(api_client, tenant_a, ready_c
     assert api_client.post(url, {"to": "proofed"}).status_code == 200
 
 
-def test_admin_action_reports_an_illegal_transition_without_failing(client, platform_admin, ready_campaign):
-    platform_admin.is_staff = platform_admin.is_superuser = True
-    platform_admin.save()
-    client.force_login(platform_admin)
+def test_admin_action_reports_an_illegal_transition_without_failing(staff_client, ready_campaign):
+    client = staff_client
     response = client.post("/admin/campaigns/campaign/", {
         "action": "transition_to_mailed", "_selected_action": [ready_campaign.pk],
     }, follow=True)

@@ -30,38 +30,30 @@ def test_the_lookup_hash_is_keyed(settings):
     assert crypto.code_hash(" CODE-1234 ") == crypto.code_hash("CODE-1234")
 
 
-@pytest.fixture
-def staff(client, platform_admin):
-    platform_admin.is_staff = platform_admin.is_superuser = True
-    platform_admin.save()
-    client.force_login(platform_admin)
-    return client
-
-
 @pytest.mark.django_db
-def test_staff_reveal_is_audited_in_both_logs(staff, tenant_a, platform_admin):
+def test_staff_reveal_is_audited_in_both_logs(staff_client, tenant_a, platform_admin):
     pool = GiftCardPoolFactory(client=tenant_a.client)
     codes = stock(pool, 1)
     card = GiftCard.objects.get()
-    response = staff.post("/admin/giftcards/giftcard/", {"action": "reveal_code", "_selected_action": [card.pk]},
+    response = staff_client.post("/admin/giftcards/giftcard/", {"action": "reveal_code", "_selected_action": [card.pk]},
                           follow=True)
     assert any(codes[0] in str(message) for message in get_messages(response.wsgi_request))
     assert GiftCardLog.objects.get(card=card, action="revealed").actor == platform_admin
     audit = AuditLog.objects.get(action="reveal")
     assert audit.actor == platform_admin and codes[0] not in str(audit.changes)
-    assert codes[0] not in staff.get(f"/admin/giftcards/giftcard/{card.pk}/change/").content.decode()
+    assert codes[0] not in staff_client.get(f"/admin/giftcards/giftcard/{card.pk}/change/").content.decode()
 
 
 @pytest.mark.django_db
-def test_staff_void_and_reissue_with_a_reason(staff, tenant_a):
+def test_staff_void_and_reissue_with_a_reason(staff_client, tenant_a):
     pool = GiftCardPoolFactory(client=tenant_a.client)
     stock(pool, 2)
     campaign, people = active_campaign(tenant_a.client, pool, recipients=1)
     first = redeem(token=people[0].redemption_token).card
     url = "/admin/giftcards/giftcard/"
-    asked = staff.post(url, {"action": "reissue_cards", "_selected_action": [first.pk]})
+    asked = staff_client.post(url, {"action": "reissue_cards", "_selected_action": [first.pk]})
     assert "reason" in asked.content.decode()
-    staff.post(url, {"action": "reissue_cards", "_selected_action": [first.pk], "reason": "damaged card"})
+    staff_client.post(url, {"action": "reissue_cards", "_selected_action": [first.pk], "reason": "damaged card"})
     first.refresh_from_db()
     people[0].refresh_from_db()
     assert first.status == GiftCardStatus.VOID

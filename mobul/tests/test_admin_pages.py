@@ -14,15 +14,12 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def staff_client(client, platform_admin, tenant_a, tenant_b):
-    platform_admin.is_staff = platform_admin.is_superuser = True
-    platform_admin.save()
-    client.force_login(platform_admin)
+def staff_client(staff_client, tenant_a, tenant_b):
     for tenant in (tenant_a, tenant_b):
         campaign = CampaignFactory(client=tenant.client, template=MailTemplateFactory(client=tenant.client))
         create_recipient(campaign=campaign, first_name="Ann", last_name="Lee", address1="1 Main St",
                          city="Boston", state="MA", postal_code="02108", phone="617-555-0134")
-    return client
+    return staff_client
 
 
 def _admin_models():
