@@ -288,8 +288,11 @@ def measure_funnel(campaign, since, until, raw_key, runs, raw_runs):
     response = api.get(url)
     if response.status_code != 200:
         raise SystemExit(f"GET {url} failed: {response.content[:500]}")
+    clock = common.SqlClock()
+    with connection.execute_wrapper(clock):
+        rollups = _spread(_latencies(from_rollups, runs, before=new_version))
     figures = {
-        "rollups": _spread(_latencies(from_rollups, runs, before=new_version)),
+        "rollups": rollups | {"sql_mean_ms": clock.seconds / (runs + 1) * 1000},
         "cached": _spread(_latencies(from_rollups, runs)),
         "endpoint": _spread(_latencies(lambda: api.get(url), runs, before=new_version)),
         "raw_runs_ms": [s * 1000 for s in _latencies(lambda: raw_answer(campaign, since, until), raw_runs)],
@@ -389,13 +392,14 @@ def measure_ingest(campaign, raw_key, batches, repeat):
     """API runs and COPY runs alternate, so that noise hits both alike; the medians are compared."""
     rng = random.Random(SEED)
     recipient_ids = list(campaign.recipients.values_list("pk", flat=True))
-    api = _api(raw_key)
+    api, clock = _api(raw_key), common.SqlClock()
     api_runs, copy_runs = [], []
     for run in range(1, repeat + 1):
         forget_ingested(campaign)
         events = ingest_batches(campaign, recipient_ids, batches, rng)
         rows = [_rows(batch) for batch in events]
-        seconds, responses = common.timed(post_batches, api, events)
+        with connection.execute_wrapper(clock):
+            seconds, responses = common.timed(post_batches, api, events)
         refused = [response.content for response in responses
                    if response.status_code != 200 or response.json()["accepted"] != MAX_BATCH]
         if refused:
@@ -407,7 +411,10 @@ def measure_ingest(campaign, raw_key, batches, repeat):
     events = batches * MAX_BATCH
     api_rate, copy_rate = events / statistics.median(api_runs), events / statistics.median(copy_runs)
     return {"batches": batches, "batch_size": MAX_BATCH, "api_runs": api_runs, "copy_runs": copy_runs,
-            "api_events_per_second": api_rate, "copy_events_per_second": copy_rate, "api_vs_copy": api_rate / copy_rate}
+            "api_events_per_second": api_rate, "copy_events_per_second": copy_rate, "api_vs_copy": api_rate / copy_rate,
+            "api_batch_ms": statistics.median(api_runs) / batches * 1000,
+            "copy_batch_ms": statistics.median(copy_runs) / batches * 1000,
+            "api_sql_mean_batch_ms": clock.seconds / (repeat * batches) * 1000}
 
 
 def profile_posts(campaign, raw_key, posts):
@@ -465,6 +472,7 @@ def report(figures):
     rows = [
         ("funnel from rollups, cache miss, p50 / p95", f"{rollups['p50_ms']:.1f} / {rollups['p95_ms']:.1f} ms",
          "", ""),
+        ("  of which SQL, mean", f"{rollups['sql_mean_ms']:.1f} ms", "", ""),
         ("  same through GET …/analytics/, p50 / p95", f"{endpoint['p50_ms']:.1f} / {endpoint['p95_ms']:.1f} ms",
          "", ""),
         ("  cache hit, p50 / p95", f"{cached['p50_ms']:.2f} / {cached['p95_ms']:.2f} ms", "", ""),
@@ -476,6 +484,8 @@ def report(figures):
         (f"API ingest, {ingest['batches']} × {ingest['batch_size']:,} events",
          f"{ingest['api_events_per_second']:,.0f}/s", f"COPY {ingest['copy_events_per_second']:,.0f}/s",
          f"{ingest['api_vs_copy']:.2f} ×"),
+        ("  per batch: POST / COPY", f"{ingest['api_batch_ms']:.0f} ms", f"{ingest['copy_batch_ms']:.0f} ms", ""),
+        ("  of which SQL statements, COPY aside, mean", f"{ingest['api_sql_mean_batch_ms']:.0f} ms", "", ""),
     ]
     print(f"\nFunnel of campaign {funnel['campaign']} ({funnel['campaign_events']:,} events) over the {MONTHS} months; "
           f"ingest: medians of {len(ingest['api_runs'])} alternating runs")

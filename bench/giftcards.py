@@ -11,9 +11,9 @@ Goals: (a) takes at most 1.5 × (b); (c) makes at least 0.5 × the calls per sec
 starts from the same state: --cards recipients without a card and --cards available cards, freshly loaded, vacuumed
 and analysed. Service and floor alternate, so that noise hits both alike, and the medians are compared.
 
-Redemptions queue the card's delivery when they commit. Here that goes to a broker database of this benchmark's
-own, which no worker reads and which is emptied after: (c) pays the publish, as in production, and it is measured
-on its own too; (d) is the database work only.
+Redemptions queue Celery tasks when they commit (the card's delivery, the pool's stock check). Here they go to a
+broker database of this benchmark's own, which no worker reads and which is emptied after: (c) pays the publishes,
+as in production, and a publish is also timed alone; (d) is the database transaction only.
 
     python -m bench.giftcards [--cards 100000] [--redemptions 2000] [--repeat 3] [--profile]
 """
@@ -94,7 +94,7 @@ SELECT id, 'assigned', 'available', 'available', recipient_id, '', %(now)s FROM 
 
 # (d): the statements redeem runs for a recipient without a card and no request or actor (so no audit row), in its
 # order, each reading only the columns the next ones need; the record_event statement is analytics' own. What
-# redeem does after its commit (the pool's stock check, the cache version, the delivery's publish) is not here.
+# redeem does after its commit (publishing its tasks, moving the analytics cache version) is not here.
 LOCK_RECIPIENT_SQL = """
 SELECT r.id, c.id, c.gift_card_pool_id FROM recipients r JOIN campaigns c ON c.id = r.campaign_id
 WHERE r.deleted_at IS NULL AND r.redemption_token = %s ORDER BY r.id LIMIT 1 FOR UPDATE OF r

@@ -186,14 +186,15 @@ def measure(rows, repeat, bulk_rows):
             if copied != rows:
                 raise SystemExit(f"The floor should have copied {rows:,} rows, not {copied:,}.")
             copies.append(seconds)
-            print(f"Run {run}/{repeat}: import {imports[-1]['seconds']:.2f} s "
-                  f"(peak {imports[-1]['peak_mb']:.0f} MB), COPY {seconds:.2f} s")
+            # The load average shows when something else was running: the machine is shared.
+            print(f"Run {run}/{repeat}: import {imports[-1]['seconds']:.2f} s (peak {imports[-1]['peak_mb']:.0f} MB), "
+                  f"COPY {seconds:.2f} s; load average {os.getloadavg()[0]:.1f}")
 
     # What the old platform had in hand: the values, already validated and normalised.
     values = list(Recipient.all_objects.order_by("pk").values_list(*BULK_FIELDS)[:bulk_rows])
     common.empty_tables("recipients")
     bulk_seconds, _ = common.timed(bulk_create, values, bulk_campaign, bulk_job)
-    print(f"bulk_create of {bulk_rows:,} rows: {bulk_seconds:.2f} s")
+    print(f"bulk_create of {bulk_rows:,} rows: {bulk_seconds:.2f} s; load average {os.getloadavg()[0]:.1f}")
     common.empty_tables("recipients")  # leaves the benchmark database small
     return {
         "import_runs": [result["seconds"] for result in imports], "copy_runs": copies, "bulk_create_run": bulk_seconds,

@@ -373,6 +373,10 @@ SMS_BACKEND = env("SMS_BACKEND", "console")
 TWILIO_ACCOUNT_SID = env("TWILIO_ACCOUNT_SID", "")
 TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN", "")
 TWILIO_FROM_NUMBER = env("TWILIO_FROM_NUMBER", "")
+# Recording downloads (sent with the account's credentials) only go to URLs under this address.
+TWILIO_API_BASE_URL = env("TWILIO_API_BASE_URL", "https://api.twilio.com")
+# How long a recording playback URL works, in seconds.
+RECORDING_URL_MAX_AGE_SECONDS = env_int("RECORDING_URL_MAX_AGE_SECONDS", 300)
 # Largest CSV accepted for an import, in bytes.
 IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 512 * 1024 * 1024)
 # Largest upload Django keeps in memory before spooling it to a temporary file.

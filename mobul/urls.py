@@ -15,6 +15,7 @@ api_v1 = [
     path("", include("campaigns.api.urls")),
     path("", include("analytics.api.urls")),
     path("", include("giftcards.api.urls")),
+    path("", include("calltracking.api.urls")),
 ]
 
 urlpatterns = [
@@ -23,6 +24,8 @@ urlpatterns = [
     path("health/", health, name="health"),
     path("r/", include("campaigns.urls")),
     path("webhooks/mail/", include("analytics.webhook_urls")),
+    path("webhooks/twilio/", include("calltracking.webhook_urls")),
+    path("app/calls/", include("calltracking.urls")),
 ]
 
 admin.site.site_header = "Mobul staff"
