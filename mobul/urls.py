@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -25,6 +26,8 @@ urlpatterns = [
     path("r/", include("campaigns.urls")),
     path("webhooks/mail/", include("analytics.webhook_urls")),
     path("webhooks/twilio/", include("calltracking.webhook_urls")),
+    path("app/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("app/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("app/calls/", include("calltracking.urls")),
 ]
 

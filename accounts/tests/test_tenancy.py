@@ -100,3 +100,15 @@ def test_inactive_user_has_no_access(tenant_a):
     tenant_a.admin.is_active = False
     tenant_a.admin.save()
     assert list(clients_for(tenant_a.admin)) == []
+
+
+def test_a_non_staff_agent_signs_in_and_reaches_the_agent_screen(client, tenant_a):
+    screen = "/app/calls/agent/"
+    assert client.get(screen)["Location"].startswith("/app/login/?next=")
+    assert client.get("/app/login/").status_code == 200
+    bad = client.post("/app/login/", {"username": tenant_a.agent.email, "password": "wrong"})
+    assert bad.status_code == 200 and "correct email" in bad.content.decode().lower()
+    signed_in = client.post("/app/login/", {"username": tenant_a.agent.email,
+                                            "password": "correct horse battery staple", "next": screen})
+    assert signed_in["Location"] == screen
+    assert client.get(screen).status_code == 200
