@@ -17,6 +17,9 @@ class EventType(models.TextChoices):
     CAMPAIGN_STATUS_CHANGED = "campaign_status_changed", "Campaign status changed"
 
 
+# Django rebuilds `.values` on every access: hot paths check against these instead.
+EVENT_TYPES = frozenset(EventType.values)
+
 # Integrators record their own event types under this prefix, e.g. "custom.coupon_printed".
 CUSTOM_EVENT_TYPE = re.compile(r"custom\.[a-z0-9_.]{1,50}")
 
@@ -28,6 +31,9 @@ class EventSource(models.TextChoices):
     CALL = "call", "Call"
     API = "api", "API"
     STAFF = "staff", "Staff"
+
+
+EVENT_SOURCES = frozenset(EventSource.values)
 
 
 class FunnelStage(models.TextChoices):

@@ -4,7 +4,7 @@ from datetime import UTC
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from .choices import CUSTOM_EVENT_TYPE, EventSource, EventType
+from .choices import CUSTOM_EVENT_TYPE, EVENT_SOURCES, EVENT_TYPES
 from .exceptions import InvalidEventSource, InvalidEventType, MissingPartition
 from .models import Event
 from .rollups import bump_campaign_version, rollup_sql
@@ -23,13 +23,13 @@ RECORD_SQL = rollup_sql(
 
 def validate_event_type(event_type):
     if not isinstance(event_type, str) or not (
-        event_type in EventType.values or CUSTOM_EVENT_TYPE.fullmatch(event_type)
+        event_type in EVENT_TYPES or CUSTOM_EVENT_TYPE.fullmatch(event_type)
     ):
         raise InvalidEventType(event_type)
 
 
 def validate_source(source):
-    if source not in EventSource.values:
+    if source not in EVENT_SOURCES:
         raise InvalidEventSource(source)
 
 

@@ -10,7 +10,7 @@ Goals: (1) p95 under 50 ms and at least 100 × faster than the raw events, (2) e
 0.5 × the rate of the COPY. The load is --events events over the 24 full months before this one, generated in
 Python and streamed into one COPY; a rerun skips it when the database already holds that many.
 
-    python -m bench.events [--events 10000000] [--reload]
+    python -m bench.events [--events 10000000] [--reload] [--profile POSTS]
 """
 
 import argparse
@@ -277,12 +277,14 @@ def measure_funnel(campaign, since, until, raw_key, runs, raw_runs):
     def from_rollups():
         return campaign_analytics(campaign=campaign, start=start, end=end)
 
+    def new_version():
+        # The next call then misses the cache and reads the rollups, as after any new event.
+        bump_campaign_version(campaign.pk)
+
     # The range covers the campaign's whole history, so the recipients who first reached a stage in it (what the
     # rollups count) are those who reached it in it at all.
     if _comparable(from_rollups()) != raw_answer(campaign, since, until):
         raise SystemExit(f"The rollups and the raw events disagree on campaign {campaign.pk}'s analytics.")
-    # A new cache version per call: each call misses the cache and reads the rollups, as after any new event.
-    new_version = lambda: bump_campaign_version(campaign.pk)  # noqa: E731
     api = _api(raw_key)
     url = f"/api/v1/campaigns/{campaign.pk}/analytics/?from={start}&to={end}"
     response = api.get(url)
@@ -396,10 +398,10 @@ def measure_ingest(campaign, raw_key, batches, repeat):
     api_runs, copy_runs = [], []
     for run in range(1, repeat + 1):
         forget_ingested(campaign)
-        events = ingest_batches(campaign, recipient_ids, batches, rng)
-        rows = [_rows(batch) for batch in events]
+        items = ingest_batches(campaign, recipient_ids, batches, rng)
+        rows = [_rows(batch) for batch in items]
         with connection.execute_wrapper(clock):
-            seconds, responses = common.timed(post_batches, api, events)
+            seconds, responses = common.timed(post_batches, api, items)
         refused = [response.content for response in responses
                    if response.status_code != 200 or response.json()["accepted"] != MAX_BATCH]
         if refused:

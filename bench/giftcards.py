@@ -33,7 +33,7 @@ import redis
 
 from bench import common
 
-CACHE_DB, BROKER_DB = 11, 9
+CACHE_DB, BROKER_DB = 11, 10
 common.setup_django("mobul_bench_giftcards", redis_db=CACHE_DB, broker_db=BROKER_DB)
 
 from django.conf import settings  # noqa: E402  (the settings must be set up first)
