@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -34,9 +35,11 @@ from .exceptions import (
 )
 from .models import GiftCard, GiftCardLog, GiftCardPool, PoolAlert
 from .selectors import is_low, with_stock
-from .tasks import check_pool_level_later, deliver_gift_card, notify_low_stock
+from .tasks import check_pool_level_later, deliver_gift_card, notify_low_stock, pool_check_key
 
 ASSIGN_CHUNK = 5000
+# A burst of claims leads to one stock check per pool, this many seconds after the first claim.
+POOL_CHECK_DELAY_SECONDS = 10
 
 
 def _log(card, action, from_status, *, request=None, actor=None, reason=""):
@@ -65,6 +68,12 @@ def check_pool_level(*, pool_id):
             open_alert.resolved_at = timezone.now()
             open_alert.save(update_fields=["resolved_at"])
     return None
+
+
+def schedule_pool_check(pool_id):
+    """Counting a big pool per claim would cost more than the claim: checks are coalesced per pool."""
+    if cache.add(pool_check_key(pool_id), 1, timeout=POOL_CHECK_DELAY_SECONDS):
+        check_pool_level_later.apply_async((pool_id,), countdown=POOL_CHECK_DELAY_SECONDS)
 
 
 # --- Bulk assignment --------------------------------------------------------------------------
@@ -213,7 +222,7 @@ def redeem(*, token, channel=RedemptionChannel.WEB, request=None, actor=None):
                          actor=actor, changes={"status": ["available", "claimed"], "recipient": recipient.pk})
         card_id, pool_id = held.pk, held.pool_id
         transaction.on_commit(lambda: deliver_gift_card.delay(card_id))
-        transaction.on_commit(lambda: check_pool_level_later.delay(pool_id))
+        transaction.on_commit(lambda: schedule_pool_check(pool_id))
     return Redemption(card=held, recipient=recipient, created=True)
 
 

@@ -1,5 +1,6 @@
 from celery import shared_task
 from django.conf import settings
+from django.core.cache import cache
 from django.core.mail import send_mail
 
 from accounts.choices import Role
@@ -13,6 +14,10 @@ from .delivery import DeliveryError, send_card
 from .models import GiftCard, PoolAlert
 
 DELIVERY_MAX_RETRIES = 5
+
+
+def pool_check_key(pool_id):
+    return f"giftcards:pool-check:{pool_id}"
 
 
 @shared_task(bind=True, acks_late=True, max_retries=DELIVERY_MAX_RETRIES)
@@ -68,7 +73,11 @@ def process_card_import(import_job_id):
 
 @shared_task(acks_late=True)
 def check_pool_level_later(pool_id):
-    """After cards were claimed or assigned: alert on low stock outside the request that moved them."""
+    """After cards were claimed or assigned: alert on low stock outside the request that moved them.
+
+    Claims schedule it with a countdown (see services.schedule_pool_check); the key is released here so
+    the next burst schedules another check."""
     from .services import check_pool_level
 
+    cache.delete(pool_check_key(pool_id))
     check_pool_level(pool_id=pool_id)
