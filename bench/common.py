@@ -130,5 +130,5 @@ def peak_memory_mb():
 def write_results(name, figures):
     RESULTS_DIR.mkdir(exist_ok=True)
     path = RESULTS_DIR / f"{name}.json"
-    path.write_text(json.dumps(figures, indent=2) + "\n")
+    path.write_text(json.dumps(figures, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return path

@@ -173,7 +173,7 @@ def measure(rows, repeat, bulk_rows):
         small = measure_import(import_campaign, small_name, SMALL_ROWS)
         print(f"Import of {SMALL_ROWS} rows: peak memory {small['peak_mb']:.0f} MB")
 
-        imports, copies = [], []
+        imports, copies, loads = [], [], []
         copy_job, bulk_job = (_new_job(campaign, full_name, status=ImportStatus.COMPLETED)
                               for campaign in (copy_campaign, bulk_campaign))
         for run in range(1, repeat + 1):
@@ -187,18 +187,21 @@ def measure(rows, repeat, bulk_rows):
                 raise SystemExit(f"The floor should have copied {rows:,} rows, not {copied:,}.")
             copies.append(seconds)
             # The load average shows when something else was running: the machine is shared.
+            loads.append(os.getloadavg()[0])
             print(f"Run {run}/{repeat}: import {imports[-1]['seconds']:.2f} s (peak {imports[-1]['peak_mb']:.0f} MB), "
-                  f"COPY {seconds:.2f} s; load average {os.getloadavg()[0]:.1f}")
+                  f"COPY {seconds:.2f} s; load average {loads[-1]:.1f}")
 
     # What the old platform had in hand: the values, already validated and normalised.
     values = list(Recipient.all_objects.order_by("pk").values_list(*BULK_FIELDS)[:bulk_rows])
     common.empty_tables("recipients")
     bulk_seconds, _ = common.timed(bulk_create, values, bulk_campaign, bulk_job)
-    print(f"bulk_create of {bulk_rows:,} rows: {bulk_seconds:.2f} s; load average {os.getloadavg()[0]:.1f}")
+    loads.append(os.getloadavg()[0])
+    print(f"bulk_create of {bulk_rows:,} rows: {bulk_seconds:.2f} s; load average {loads[-1]:.1f}")
     common.empty_tables("recipients")  # leaves the benchmark database small
     return {
         "import_runs": [result["seconds"] for result in imports], "copy_runs": copies, "bulk_create_run": bulk_seconds,
         "peak_memory_mb": {"small": small["peak_mb"], "full": max(result["peak_mb"] for result in imports)},
+        "load_averages": loads,
     }
 
 

@@ -23,7 +23,6 @@ _SIMPLE_EMAIL = re.compile(
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
 )
 _email_validator = EmailValidator()
-_WHITESPACE = re.compile(r"\s+")
 
 
 def normalize_phone(raw, region=None):
@@ -63,16 +62,17 @@ def normalize_email(raw):
 
 
 def collapse(value):
-    return _WHITESPACE.sub(" ", value or "").strip()
+    return " ".join((value or "").split())
 
 
 def dedupe_hash(*, external_id="", first_name="", last_name="", company="", address1="", address2="",
                 postal_code=""):
-    """A signed 64-bit fingerprint of who a recipient is: their own id, or their name and address."""
+    """A signed 64-bit fingerprint of who a recipient is: their own id, or their name and address.
+
+    Takes values already normalised (collapsed whitespace), as imports and create_recipient pass them.
+    """
     if external_id:
         key = f"id\x1f{external_id.strip().lower()}"
     else:
-        key = "\x1f".join(
-            collapse(part).lower() for part in (first_name, last_name, company, address1, address2, postal_code)
-        )
+        key = "\x1f".join(part.lower() for part in (first_name, last_name, company, address1, address2, postal_code))
     return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)

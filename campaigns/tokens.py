@@ -20,7 +20,12 @@ def new_redemption_token():
 
 
 def new_short_code():
-    return "".join(secrets.choice(SHORT_CODE_ALPHABET) for _ in range(SHORT_CODE_LENGTH))
+    # One draw from the whole code space (uniform), written in base 31: a tenth of the random-source calls.
+    number, digits = secrets.randbelow(len(SHORT_CODE_ALPHABET) ** SHORT_CODE_LENGTH), []
+    for _ in range(SHORT_CODE_LENGTH):
+        number, digit = divmod(number, len(SHORT_CODE_ALPHABET))
+        digits.append(SHORT_CODE_ALPHABET[digit])
+    return "".join(digits)
 
 
 def format_short_code(code):
