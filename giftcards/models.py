@@ -67,6 +67,9 @@ class GiftCard(models.Model):
             models.Index(fields=["code_hash"],
                          condition=Q(status__in=[GiftCardStatus.CLAIMED, GiftCardStatus.DELIVERED]),
                          name="idx_gift_cards_redemption"),
+            # Free cards in claim order: without it, every claim walks past all the cards already taken.
+            models.Index(fields=["pool", "id"], condition=Q(status=GiftCardStatus.AVAILABLE, recipient__isnull=True),
+                         name="gift_cards_free_by_pool"),
         ]
 
     def __str__(self):
