@@ -35,27 +35,36 @@ def event_source(request):
 
 # --- Templates ------------------------------------------------------------------------------
 
+def _create_audited(model, *, client, request, **fields):
+    instance = model(client=client, **fields)
+    instance.full_clean()
+    instance.save()
+    record_audit(action=AuditAction.CREATE, obj=instance, client=client, request=request,
+                 changes={"name": instance.name})
+    return instance
+
+
+def _apply_audited(instance, *, request, **fields):
+    """Sets `fields` on a locked row, validates, saves and audits what actually changed."""
+    before = _snapshot(instance, fields)
+    for name, value in fields.items():
+        setattr(instance, name, value)
+    instance.full_clean()
+    instance.save()
+    record_audit(action=AuditAction.UPDATE, obj=instance, client=instance.client, request=request,
+                 changes=_changes(before, _snapshot(instance, fields), fields))
+    return instance
+
+
 @transaction.atomic
 def create_template(*, client, request=None, **fields):
-    template = MailTemplate(client=client, **fields)
-    template.full_clean()
-    template.save()
-    record_audit(action=AuditAction.CREATE, obj=template, client=client, request=request,
-                 changes={"name": template.name})
-    return template
+    return _create_audited(MailTemplate, client=client, request=request, **fields)
 
 
 @transaction.atomic
 def update_template(*, template, request=None, **fields):
     template = MailTemplate.objects.select_for_update().get(pk=template.pk)
-    before = _snapshot(template, fields)
-    for name, value in fields.items():
-        setattr(template, name, value)
-    template.full_clean()
-    template.save()
-    record_audit(action=AuditAction.UPDATE, obj=template, client=template.client, request=request,
-                 changes=_changes(before, _snapshot(template, fields), fields))
-    return template
+    return _apply_audited(template, request=request, **fields)
 
 
 @transaction.atomic
@@ -69,12 +78,7 @@ def delete_template(*, template, request=None):
 
 @transaction.atomic
 def create_campaign(*, client, request=None, **fields):
-    campaign = Campaign(client=client, **fields)
-    campaign.full_clean()
-    campaign.save()
-    record_audit(action=AuditAction.CREATE, obj=campaign, client=client, request=request,
-                 changes={"name": campaign.name})
-    return campaign
+    return _create_audited(Campaign, client=client, request=request, **fields)
 
 
 @transaction.atomic
@@ -83,14 +87,7 @@ def update_campaign(*, campaign, request=None, **fields):
     if "template" in fields and fields["template"] != campaign.template and campaign.status not in EDITABLE_STATUSES:
         raise CampaignLocked(f"The template cannot change once the campaign is {campaign.get_status_display()}.",
                              field="template")
-    before = _snapshot(campaign, fields)
-    for name, value in fields.items():
-        setattr(campaign, name, value)
-    campaign.full_clean()
-    campaign.save()
-    record_audit(action=AuditAction.UPDATE, obj=campaign, client=campaign.client, request=request,
-                 changes=_changes(before, _snapshot(campaign, fields), fields))
-    return campaign
+    return _apply_audited(campaign, request=request, **fields)
 
 
 def _check_transition_rules(campaign, target):
