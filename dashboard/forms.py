@@ -1,0 +1,101 @@
+from django import forms
+from django.core.exceptions import ValidationError
+
+from accounts.choices import ApiKeyScope
+from campaigns.choices import CampaignStatus, ImportErrorPolicy
+from campaigns.models import Campaign, MailTemplate
+from giftcards.models import GiftCardPool
+from mobul.exceptions import DomainError
+
+
+def add_service_error(form, error):
+    """Shows what a domain service refused on the form: at the field it names, else at the top."""
+    if isinstance(error, ValidationError) and hasattr(error, "error_dict"):
+        for field, messages in error.message_dict.items():
+            form.add_error(field if field in form.fields else None, messages)
+    elif isinstance(error, ValidationError):
+        form.add_error(None, error.messages)
+    elif isinstance(error, DomainError):
+        form.add_error(error.field if error.field in form.fields else None, error.message)
+    else:
+        raise TypeError(f"not a service error: {error!r}")
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+
+class CampaignForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    offer = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False,
+                            help_text="What the recipient gets, shown on their personal page.")
+    template = forms.ModelChoiceField(queryset=MailTemplate.objects.none(), required=False,
+                                      empty_label="No template yet", label="Mail template")
+    gift_card_pool = forms.ModelChoiceField(queryset=GiftCardPool.objects.none(), required=False,
+                                            empty_label="No reward", label="Gift-card pool")
+    mail_date = forms.DateField(widget=DateInput, required=False, help_text="The day the pieces go in the mail.")
+    cost = forms.DecimalField(max_digits=12, decimal_places=2, min_value=0, required=False,
+                              help_text="Total cost, for cost per response.")
+
+    def __init__(self, *args, client, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["template"].queryset = MailTemplate.objects.filter(client=client).order_by("name", "pk")
+        self.fields["gift_card_pool"].queryset = GiftCardPool.objects.filter(client=client).order_by("name", "pk")
+
+    @staticmethod
+    def initial_for(campaign):
+        return {name: getattr(campaign, name) for name in CampaignForm.base_fields}
+
+
+class CampaignFilterForm(forms.Form):
+    q = forms.CharField(required=False, max_length=200, label="Name contains")
+    status = forms.ChoiceField(choices=[("", "Any status"), *CampaignStatus.choices], required=False)
+    mail_date_from = forms.DateField(widget=DateInput, required=False, label="Mailing from")
+    mail_date_to = forms.DateField(widget=DateInput, required=False, label="Mailing to")
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("mail_date_from"), data.get("mail_date_to")
+        if start and end and start > end:
+            raise ValidationError("The start of the mailing range is after its end.")
+        return data
+
+
+class TransitionForm(forms.Form):
+    to = forms.ChoiceField(choices=CampaignStatus.choices)
+    reason = forms.CharField(max_length=500, required=False)
+
+
+class CsvUploadForm(forms.Form):
+    file = forms.FileField(label="CSV file", help_text="UTF-8 CSV with a header row.",
+                           widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}))
+    on_error = forms.ChoiceField(choices=ImportErrorPolicy.choices, initial=ImportErrorPolicy.REJECT,
+                                 widget=forms.RadioSelect, label="If some rows are invalid")
+
+
+class AssignForm(forms.Form):
+    campaign = forms.ModelChoiceField(queryset=Campaign.objects.none(), empty_label="Choose a campaign",
+                                      help_text="Every recipient of this campaign without a card gets one.")
+
+    def __init__(self, *args, client, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["campaign"].queryset = Campaign.objects.filter(client=client).order_by("-created_at", "-pk")
+
+
+class RecipientSearchForm(forms.Form):
+    q = forms.CharField(required=False, max_length=200, label="Search",
+                        help_text="Name, phone, email, printed code or PURL token.")
+    campaign = forms.ModelChoiceField(queryset=Campaign.objects.none(), required=False, empty_label="All campaigns")
+
+    def __init__(self, *args, client, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["campaign"].queryset = Campaign.objects.filter(client=client).order_by("-created_at", "-pk")
+
+
+class ApiKeyForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="Where the key is used, e.g. \"CRM sync\".")
+    scopes = forms.MultipleChoiceField(choices=ApiKeyScope.choices, widget=forms.CheckboxSelectMultiple,
+                                       initial=[ApiKeyScope.READ],
+                                       help_text="Read lets it see data; write lets it change campaigns, "
+                                                 "gift cards and calls.")
