@@ -5,8 +5,8 @@ from datetime import timedelta
 
 from analytics.choices import EventType, FunnelStage
 
-FUNNEL_WIDTH, FUNNEL_ROW, FUNNEL_LABEL = 640, 46, 120
-TREND_WIDTH, TREND_HEIGHT, TREND_PAD_LEFT, TREND_PAD_BOTTOM, TREND_PAD_TOP = 640, 220, 44, 26, 12
+FUNNEL_WIDTH, FUNNEL_ROW, FUNNEL_LABEL = 460, 44, 92
+TREND_WIDTH, TREND_HEIGHT, TREND_PAD_LEFT, TREND_PAD_BOTTOM, TREND_PAD_TOP = 460, 200, 34, 24, 10
 # The responses worth a line on the trend chart, with their legend labels (CSS classes colour them).
 TREND_SERIES = [
     (EventType.PURL_VIEWED, "Visits"),
@@ -28,7 +28,7 @@ class FunnelBar:
 def funnel_chart(funnel):
     """Horizontal bars, one per stage, as wide as the stage's share of the largest stage."""
     largest = max((stage["recipients"] for stage in funnel), default=0) or 1
-    track = FUNNEL_WIDTH - FUNNEL_LABEL - 90
+    track = FUNNEL_WIDTH - FUNNEL_LABEL - 78
     bars = [
         FunnelBar(
             label=FunnelStage(stage["stage"]).label,
