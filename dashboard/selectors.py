@@ -73,9 +73,12 @@ def search_recipients(client, query, campaign=None):
     matches |= Q(last_name__istartswith=query) | Q(first_name__istartswith=query) | Q(company__istartswith=query)
     if "@" in query:
         try:
-            matches |= Q(email=normalize_email(query))
+            email = normalize_email(query)
         except ValidationError:
             pass
+        else:
+            # Stored as typed (domain lowercased); people search in any case. Both stay on the email index.
+            matches |= Q(email__in={email, email.lower()})
     if sum(char.isdigit() for char in query) >= 7:
         try:
             matches |= Q(phone=normalize_phone(query))
