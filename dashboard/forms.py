@@ -1,7 +1,11 @@
+from datetime import timedelta
+
 from django import forms
 from django.core.exceptions import ValidationError
 
 from accounts.choices import ApiKeyScope
+from calltracking.choices import CallStatus
+from calltracking.selectors import e164_or_blank
 from campaigns.choices import CampaignStatus, ImportErrorPolicy
 from campaigns.models import Campaign, MailTemplate
 from giftcards.models import GiftCardPool
@@ -91,6 +95,41 @@ class RecipientSearchForm(forms.Form):
     def __init__(self, *args, client, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["campaign"].queryset = Campaign.objects.filter(client=client).order_by("-created_at", "-pk")
+
+
+class CallFilterForm(forms.Form):
+    """The call log's filters, in words; `as_filter_data` speaks the API filter set's parameters."""
+
+    campaign = forms.ModelChoiceField(queryset=Campaign.objects.none(), required=False, empty_label="All campaigns")
+    status = forms.ChoiceField(choices=[("", "Any status"), *CallStatus.choices], required=False)
+    matched = forms.ChoiceField(choices=[("", "Matched or not"), ("true", "Matched to a recipient"),
+                                         ("false", "Not matched")], required=False, label="Recipient")
+    caller = forms.CharField(required=False, max_length=40, label="Caller's number")
+    started_from = forms.DateField(widget=DateInput, required=False, label="From")
+    started_to = forms.DateField(widget=DateInput, required=False, label="To")
+
+    def __init__(self, *args, client, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["campaign"].queryset = Campaign.objects.filter(client=client).order_by("-created_at", "-pk")
+
+    def clean_caller(self):
+        caller = self.cleaned_data["caller"].strip()
+        if caller and not e164_or_blank(caller):
+            raise ValidationError("Enter a phone number, e.g. (617) 555-0134 or +16175550134.")
+        return caller
+
+    def as_filter_data(self):
+        data = self.cleaned_data
+        filters = {"caller": data["caller"], "matched": data["matched"]}
+        if data["campaign"]:
+            filters["campaign"] = data["campaign"].pk
+        if data["status"]:
+            filters["status"] = [data["status"]]
+        if data["started_from"]:
+            filters["call_started_at_after"] = data["started_from"].isoformat()
+        if data["started_to"]:
+            filters["call_started_at_before"] = (data["started_to"] + timedelta(days=1)).isoformat()
+        return {name: value for name, value in filters.items() if value}
 
 
 class ApiKeyForm(forms.Form):

@@ -2,6 +2,7 @@
 
 import json
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -307,8 +308,15 @@ def test_call_log_filters_and_plays_recordings(admin_client, world_a):
     assert world_a.call.caller_phone in text(admin_client.get(url))
     assert "No call matches" in text(admin_client.get(url, {"matched": "false"}))
     assert world_a.call.caller_phone in text(admin_client.get(url, {"caller": "(217) 555-3100"}))
-    bad = admin_client.get(url, {"call_started_at_after": "soon"})
-    assert bad.status_code == 200 and "Enter a valid date/time." in text(bad)
+    assert world_a.call.caller_phone in text(admin_client.get(url, {"status": "completed", "matched": "true",
+                                                                     "campaign": world_a.campaign.pk}))
+    today = world_a.call.call_started_at.date()
+    assert world_a.call.caller_phone in text(admin_client.get(url, {"started_from": today, "started_to": today}))
+    assert "No call matches" in text(admin_client.get(url, {"started_from": today + timedelta(days=1)}))
+    bad = admin_client.get(url, {"started_from": "soon", "caller": "call me", "status": "exploded"})
+    page = text(bad)
+    assert bad.status_code == 200 and "Enter a valid date." in page and "Enter a phone number" in page
+    assert "Select a valid choice" in page and world_a.call.caller_phone not in page
     recording = admin_client.get(reverse("dashboard:call_recording", args=[world_a.call.pk]))
     assert recording.status_code == 302
     assert recording["Location"].startswith(f"{settings.PUBLIC_BASE_URL}/app/calls/recordings/")

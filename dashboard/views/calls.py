@@ -5,9 +5,9 @@ from django.views.decorators.cache import never_cache
 from calltracking.api.filters import CallSessionFilter
 from calltracking.models import CallSession
 from calltracking.recordings import playback_url
-from campaigns.models import Campaign
 from mobul.exceptions import DomainError
 
+from ..forms import CallFilterForm
 from ..tenancy import dashboard_view, scoped_object
 
 PAGE_SIZE = 50
@@ -18,15 +18,11 @@ PAGE_SIZE = 50
 def call_log(request):
     calls = CallSession.objects.filter(campaign__client=request.client).select_related(
         "campaign", "recipient", "tracking_number", "agent")
-    filters = CallSessionFilter(request.GET or None, queryset=calls, request=request)
-    # The API's filter set, narrowed to this client's campaigns so the form never lists another tenant's.
-    filters.form.fields["campaign"].queryset = Campaign.objects.filter(client=request.client).order_by("name")
-    for name in ("tracking_number", "match_method"):
-        filters.form.fields.pop(name, None)
-    if filters.is_bound and not filters.is_valid():
-        results = []
-    else:
-        results = filters.qs
+    form = CallFilterForm(request.GET or None, client=request.client)
+    results = []
+    if form.is_valid() or not form.is_bound:
+        # The API's filter set does the filtering, so the log and /api/v1/call-sessions/ agree.
+        results = CallSessionFilter(form.as_filter_data() if form.is_bound else {}, queryset=calls).qs
         before = request.GET.get("before", "")
         if before.isdigit():
             anchor = calls.filter(pk=before).values_list("call_started_at", flat=True).first()
@@ -38,8 +34,7 @@ def call_log(request):
     query = request.GET.copy()
     query.pop("before", None)
     return render(request, "dashboard/calls/list.html", {
-        "filters": filters, "calls": results, "older": results[-1].pk if has_more else None,
-        "query": query.urlencode(),
+        "form": form, "calls": results, "older": results[-1].pk if has_more else None, "query": query.urlencode(),
     })
 
 
