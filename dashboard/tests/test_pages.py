@@ -82,6 +82,12 @@ def test_overview_shows_live_campaigns_with_their_numbers_and_the_alerts(admin_c
 def test_campaign_list_filters(admin_client, world_a):
     Campaign.objects.create(client=world_a.tenant.client, name="Autumn mailer", status=CampaignStatus.COMPLETED)
     url = reverse("dashboard:campaign_list")
+    campaign = make_active(world_a.campaign)
+    for recipient in world_a.recipients:
+        respond(campaign, recipient, EventType.MAIL_SENT)
+    respond(campaign, world_a.recipients[0], EventType.PURL_VIEWED)
+    row = re.search(rf"{campaign.name}</a></td>(.*?)</tr>", text(admin_client.get(url)), re.S).group(1)
+    assert re.findall(r'class="num">(\d+)<', row) == ["3", "1"]  # mailed, responses
     assert "Autumn mailer" in text(admin_client.get(url)) and world_a.campaign.name in text(admin_client.get(url))
     only_done = text(admin_client.get(url, {"status": "completed"}))
     assert "Autumn mailer" in only_done and world_a.campaign.name not in only_done

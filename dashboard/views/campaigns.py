@@ -2,7 +2,6 @@ from datetime import timedelta
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Count
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -44,7 +43,7 @@ def _campaign(request, campaign_id, capability=Capability.VIEW):
 @dashboard_view()
 def campaign_list(request):
     form = CampaignFilterForm(request.GET or None)
-    campaigns = Campaign.objects.filter(client=request.client).annotate(recipient_count=Count("recipients"))
+    campaigns = Campaign.objects.filter(client=request.client)
     if form.is_valid():
         data = form.cleaned_data
         if data["q"]:
@@ -58,8 +57,12 @@ def campaign_list(request):
     elif form.is_bound:
         campaigns = campaigns.none()
     campaigns = list(campaigns.order_by("-created_at", "-pk")[:LIST_LIMIT + 1])
+    truncated, campaigns = len(campaigns) > LIST_LIMIT, campaigns[:LIST_LIMIT]
+    numbers = selectors.mailed_and_responses(campaigns)
+    for campaign in campaigns:
+        campaign.mailed, campaign.responses = numbers[campaign.pk]
     return render(request, "dashboard/campaigns/list.html", {
-        "form": form, "campaigns": campaigns[:LIST_LIMIT], "truncated": len(campaigns) > LIST_LIMIT,
+        "form": form, "campaigns": campaigns, "truncated": truncated,
     })
 
 
