@@ -117,7 +117,6 @@ def campaign_detail(request, campaign_id):
     days = days if days in TREND_DAYS else 30
     end = timezone.localdate()
     start = end - timedelta(days=days - 1)
-    funnel, responses = selectors.funnel_totals(campaign)
     analytics = campaign_analytics(campaign=campaign, start=selectors.ALL_TIME_START, end=end)
     trend = campaign_analytics(campaign=campaign, start=start, end=end)
     return render(request, "dashboard/campaigns/detail.html", {
