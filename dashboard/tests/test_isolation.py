@@ -83,6 +83,8 @@ def test_anonymous_visitors_are_sent_to_sign_in_from_every_page(client, world_a)
 
 def test_switching_to_a_client_of_another_agency_is_ignored(signed_in, world_a, world_b, agency_admin_a):
     client = signed_in(agency_admin_a)
-    client.post(reverse("dashboard:switch_client"), {"client": world_b.tenant.client.pk})
-    page = client.get(reverse("dashboard:campaign_list")).content.decode()
-    assert world_a.campaign.name in page and world_b.campaign.name not in page
+    for chosen in (world_b.tenant.client.pk, "not-a-number", ""):
+        response = client.post(reverse("dashboard:switch_client"), {"client": chosen}, follow=True)
+        assert "Choose one of your clients." in response.content.decode()
+        page = client.get(reverse("dashboard:campaign_list")).content.decode()
+        assert world_a.campaign.name in page and world_b.campaign.name not in page

@@ -1,3 +1,4 @@
+from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 
@@ -15,7 +16,10 @@ def overview(request):
 
 @dashboard_view(capability=None, methods=("POST",))
 def switch_client(request):
-    client = clients_for(request.user).filter(pk=request.POST.get("client") or 0).first()
-    if client is not None:
+    chosen = request.POST.get("client", "")
+    client = clients_for(request.user).filter(pk=chosen).first() if chosen.isdigit() else None
+    if client is None:
+        messages.error(request, "Choose one of your clients.")
+    else:
         request.session[SESSION_KEY] = client.pk
     return redirect("dashboard:overview")

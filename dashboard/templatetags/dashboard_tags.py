@@ -1,6 +1,9 @@
+"""Display filters of the dashboard templates."""
+
 from django import template
 
-from analytics.choices import EventType
+from analytics.choices import EventSource, EventType
+from campaigns.tokens import format_short_code
 
 register = template.Library()
 
@@ -28,3 +31,14 @@ def percent(value, digits=1):
 def event_label(event_type):
     """A built-in event type's label ("purl_viewed" -> "PURL viewed"); custom types as they are."""
     return EventType(event_type).label if event_type in EventType.values else event_type
+
+
+@register.filter
+def event_source(source):
+    return EventSource(source).label if source in EventSource.values else source
+
+
+@register.filter
+def short_code(code):
+    """The printed code as it appears on the mail piece: ABCDE-FGHJK."""
+    return format_short_code(code) if code else ""
