@@ -88,3 +88,23 @@ def test_switching_to_a_client_of_another_agency_is_ignored(signed_in, world_a, 
         assert "Choose one of your clients." in response.content.decode()
         page = client.get(reverse("dashboard:campaign_list")).content.decode()
         assert world_a.campaign.name in page and world_b.campaign.name not in page
+
+
+JUNK = {
+    "q": "x" * 500, "status": "exploded", "days": "-9", "before": "abc", "output": "exe", "campaign": "abc",
+    "mail_date_from": "2026-13-45", "mail_date_to": "yesterday", "started_from": "soon", "started_to": "0",
+    "caller": "!!", "matched": "maybe", "to": "exploded", "reason": "r" * 600, "client": "abc", "name": "",
+    "scopes": "root", "on_error": "??", "cost": "1e999", "mail_date": "31/02/2026", "template": "abc",
+    "gift_card_pool": "-1", "description": "\x00", "file": "not a file",
+}
+
+
+def test_no_dashboard_page_fails_on_nonsense_input(signed_in, world_a):
+    """Every pattern, GET and POST, with garbage in every field any dashboard form reads: a clear answer, never
+    a server error (the test client re-raises any exception a view lets escape)."""
+    client = signed_in(world_a.tenant.admin)
+    for name, kwarg_names in dashboard_patterns():
+        url = url_for(name, kwarg_names, world_a.objects_by_url_kwarg())
+        for method in ALL_METHODS:
+            response = getattr(client, method)(url, JUNK)
+            assert response.status_code < 500, f"{method.upper()} {url}: {response.status_code}"
