@@ -27,6 +27,7 @@ from .services import validate_event_type, validate_source
 MAX_BATCH = 1000
 MAX_PAYLOAD_BYTES = 8192
 MAX_KEY_LENGTH = 100
+MAX_ID = 2**63 - 1
 # Clocks differ a little; an event stamped a few minutes ahead of ours is still believable.
 FUTURE_TOLERANCE = timedelta(minutes=5)
 COPY_SQL = "COPY events (created_at, campaign_id, recipient_id, event_type, source, payload) FROM STDIN"
@@ -60,13 +61,13 @@ class IngestResult:
     errors: list = field(default_factory=list)
 
 
+def _is_id(value):
+    # Ids are positive bigints. JSON true is an int to Python, and objects or lists cannot even be looked up.
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID
+
+
 def _referenced_ids(items, name):
-    ids = set()
-    for item in items:
-        value = item.get(name) if isinstance(item, dict) else None
-        if isinstance(value, int) and not isinstance(value, bool):
-            ids.add(value)
-    return ids
+    return {item[name] for item in items if isinstance(item, dict) and _is_id(item.get(name))}
 
 
 def _parse_time(value, now, window):
@@ -91,7 +92,7 @@ def _validate(item, campaigns, recipients, now, window):
     if not isinstance(item, dict):
         raise ItemError("invalid", "Each event must be an object.")
     campaign_id = item.get("campaign")
-    if campaign_id not in campaigns:
+    if not _is_id(campaign_id) or campaign_id not in campaigns:
         raise ItemError("unknown_campaign", "No such campaign for this client.", "campaign")
     try:
         validate_event_type(item.get("event_type"))
@@ -99,7 +100,7 @@ def _validate(item, campaigns, recipients, now, window):
     except (InvalidEventType, InvalidEventSource) as error:
         raise ItemError(error.code, error.message, error.field) from None
     recipient_id = item.get("recipient")
-    if recipient_id is not None and recipients.get(recipient_id) != campaign_id:
+    if recipient_id is not None and (not _is_id(recipient_id) or recipients.get(recipient_id) != campaign_id):
         raise ItemError("unknown_recipient", "No such recipient in this campaign.", "recipient")
     payload = item.get("payload", {})
     if not isinstance(payload, dict):

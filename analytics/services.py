@@ -29,7 +29,7 @@ def validate_event_type(event_type):
 
 
 def validate_source(source):
-    if source not in EVENT_SOURCES:
+    if not isinstance(source, str) or source not in EVENT_SOURCES:
         raise InvalidEventSource(source)
 
 

@@ -108,7 +108,8 @@ class EventsView(GenericAPIView):
         for name, lookup in (("campaign", "campaign_id"), ("event_type", "event_type"), ("recipient", "recipient_id")):
             value = request.query_params.get(name)
             if value:
-                if name != "event_type" and not value.isdigit():
+                # isdigit() alone lets "²" through, which int() then refuses.
+                if name != "event_type" and not (value.isascii() and value.isdigit()):
                     raise RangeRequired(f"{name} must be a number.", field=name)
                 events = events.filter(**{lookup: value})
         page = self.paginate_queryset(events)

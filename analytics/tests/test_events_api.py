@@ -71,6 +71,30 @@ def test_retried_batches_do_not_count_twice(key_client, campaign, django_capture
     assert CampaignDailyStat.objects.get(campaign=campaign).events == 3
 
 
+def test_ids_and_sources_of_the_wrong_json_type_are_item_errors(key_client, campaign, recipient):
+    # Found by the API fuzz test: an object where an id belongs was a TypeError, and an id past bigint made
+    # PostgreSQL refuse the lookup: both were 500s.
+    batch = [
+        {"campaign": {}, "event_type": "purl_viewed"},
+        {"campaign": [campaign.pk], "event_type": "purl_viewed"},
+        {"campaign": True, "event_type": "purl_viewed"},
+        {"campaign": 2**70, "event_type": "purl_viewed"},
+        {"campaign": -campaign.pk, "event_type": "purl_viewed"},
+        {"campaign": campaign.pk, "event_type": "purl_viewed", "recipient": {"id": recipient.pk}},
+        {"campaign": campaign.pk, "event_type": "purl_viewed", "recipient": -(2**90)},
+        {"campaign": campaign.pk, "event_type": "purl_viewed", "source": {"name": "api"}},
+        {"campaign": campaign.pk, "event_type": "purl_viewed", "recipient": recipient.pk},
+    ]
+    response = key_client.post(EVENTS, {"events": batch})
+    assert response.status_code == 200, response.json()
+    assert response.json()["accepted"] == 1
+    assert [(e["index"], e["code"], e["field"]) for e in response.json()["errors"]] == [
+        *((index, "unknown_campaign", "campaign") for index in range(5)),
+        (5, "unknown_recipient", "recipient"), (6, "unknown_recipient", "recipient"),
+        (7, "invalid_event_source", "source"),
+    ]
+
+
 @pytest.mark.parametrize(("body", "message"), [
     ({"events": []}, "non-empty list"), ({"events": "nope"}, "non-empty list"), ({}, "non-empty list"),
     ({"events": [{}] * 1001}, "at most 1000"),
@@ -104,6 +128,16 @@ def test_listing_needs_a_time_range_and_pages_newest_first(key_client, campaign)
     assert len(times) == 2 and times == sorted(times, reverse=True)
     second = key_client.get(page["next"]).json()
     assert len(second["results"]) == 2 and second["results"][0]["occurred_at"] < times[-1]
+
+
+@pytest.mark.parametrize("name", ["campaign", "recipient"])
+@pytest.mark.parametrize("value", ["\u00b2", "\u0663", "1.5", "-1"])
+def test_listing_filters_take_plain_numbers_only(key_client, campaign, name, value):
+    # "²" is a digit to str.isdigit() but not to int(): it was a 500.
+    now = timezone.now()
+    response = key_client.get(EVENTS, {"from": _iso(now - timedelta(hours=1)), "to": _iso(now), name: value})
+    assert response.status_code == 400
+    assert response.json()["error"] == {"code": "invalid_range", "message": f"{name} must be a number.", "field": name}
 
 
 def test_another_tenant_never_sees_the_events(api_client, campaign, tenant_b):

@@ -6,6 +6,7 @@ from rest_framework.response import Response
 from accounts.api.tenancy import TenantScopedViewSetMixin
 from accounts.choices import Capability
 from mobul.api import CursorPagination
+from mobul.schema import error_response
 
 from .. import services
 from ..models import CallSession, TrackingNumber
@@ -55,7 +56,8 @@ class CallSessionViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin, mixins
     pagination_class = CallSessionCursorPagination
     ordering_fields = []
 
-    @extend_schema(responses=RecordingUrlSerializer)
+    @extend_schema(responses={200: RecordingUrlSerializer,
+                              409: error_response(409, "The recording is in cold storage (`recording_archived`).")})
     @action(detail=True, methods=["get"], filterset_class=None, pagination_class=None)
     def recording(self, request, pk=None):
         """A short-lived URL that plays the call's recording (404 `no_recording` without one, 409

@@ -331,6 +331,13 @@ def test_a_link_dies_with_the_file_it_named(key_client, client, call_id, local_s
     assert response.status_code == 409 and response.json()["error"]["code"] == "recording_archived"
 
 
+def test_the_schema_documents_an_archived_recording(client):
+    responses = client.get("/api/v1/schema/", {"format": "json"}).json()["paths"][
+        "/api/v1/call-sessions/{id}/recording/"]["get"]["responses"]
+    assert "cold storage" in responses["409"]["description"]
+    assert responses["409"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+
+
 def test_no_recording_is_a_404(key_client, call_id):
     response = recording_api(key_client, session_of(call_id))
     assert response.status_code == 404 and response.json()["error"]["code"] == "no_recording"

@@ -1,5 +1,5 @@
 from django.db.models import ProtectedError
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -14,6 +14,7 @@ from campaigns.api.serializers import ImportJobSerializer
 from mobul.api import CursorPagination
 from mobul.exceptions import Conflict
 from mobul.ratelimit import limit
+from mobul.schema import error_response
 
 from .. import services
 from ..choices import RedemptionChannel
@@ -109,7 +110,15 @@ class RedeemView(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
 
-    @extend_schema(request=RedeemSerializer, responses=RedeemResultSerializer)
+    @extend_schema(request=RedeemSerializer, responses={
+        201: OpenApiResponse(RedeemResultSerializer, description="The card was claimed by this request."),
+        200: OpenApiResponse(RedeemResultSerializer, description="The card was already claimed: the same card again."),
+        404: error_response(404, "No recipient has this token."),
+        409: error_response(409, "The campaign is not active, has no reward, or has no cards left."),
+        429: error_response(429, "Too many attempts from this address or for this token, or a redemption too soon "
+                                 "after the last one: try again after `Retry-After` seconds."),
+        503: error_response(503, "The rate limiter cannot be reached, so redemptions are paused: try again shortly."),
+    })
     def post(self, request):
         payload = RedeemSerializer(data=request.data)
         payload.is_valid(raise_exception=True)

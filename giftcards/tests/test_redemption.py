@@ -49,6 +49,16 @@ def test_redeem_gives_the_code_once_and_the_same_card_again(api_client, setup):
     assert len(mail.outbox) == 1 and body["code"] in mail.outbox[0].body
 
 
+def test_the_schema_documents_a_first_claim_and_a_repeat(client):
+    # Found by the API fuzz test: only 200 was documented, so every first claim (201) broke the contract.
+    responses = client.get("/api/v1/schema/", {"format": "json"}).json()["paths"][REDEEM]["post"]["responses"]
+    result = {"$ref": "#/components/schemas/RedeemResult"}
+    assert responses["201"]["content"]["application/json"]["schema"] == result
+    assert responses["200"]["content"]["application/json"]["schema"] == result
+    # Public: no 401 or 403, but the limiter's 429 and its fail-closed 503.
+    assert set(responses) == {"200", "201", "400", "404", "409", "429", "503"}
+
+
 def test_an_assigned_card_is_the_one_claimed(api_client, setup):
     pool, codes, campaign, people = setup
     from giftcards.services import assign_cards
