@@ -90,6 +90,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "mobul.middleware.RequestIdMiddleware",
+    "mobul.middleware.RateLimitHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -277,6 +278,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "mobul.api.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["accounts.throttling.ApiRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -351,6 +353,8 @@ RATELIMITS = {
     "redemption": env("RATELIMIT_REDEMPTION", "10/m"),
     "api": env("RATELIMIT_API", "100/m"),
     "webhook": env("RATELIMIT_WEBHOOK", "50/m"),
+    # Sign-in attempts (admin and dashboard), per client IP and per e-mail address tried.
+    "login": env("RATELIMIT_LOGIN", "10/m"),
 }
 RATELIMIT_USE_CACHE = "default"
 # Proxies (addresses or CIDRs) whose X-Forwarded-For is believed when finding the client's IP.
