@@ -97,6 +97,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "mobul.idempotency.IdempotencyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -300,6 +301,10 @@ SPECTACULAR_SETTINGS = {
         "RecipientStatusEnum": "campaigns.choices.RecipientStatus",
         "ImportStatusEnum": "campaigns.choices.ImportStatus",
     },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "mobul.schema.document_idempotency_key",
+    ],
 }
 
 # --- Security -------------------------------------------------------------------------------
@@ -357,6 +362,8 @@ RATELIMITS = {
     "login": env("RATELIMIT_LOGIN", "10/m"),
 }
 RATELIMIT_USE_CACHE = "default"
+# How long the first response to an API POST's Idempotency-Key is kept and replayed.
+IDEMPOTENCY_TTL_SECONDS = env_int("IDEMPOTENCY_TTL_SECONDS", 24 * 3600)
 # Proxies (addresses or CIDRs) whose X-Forwarded-For is believed when finding the client's IP.
 TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
 # Refresh an API key's last_used_at at most this often, so authentication is not a write per request.
