@@ -5,7 +5,7 @@ from django.urls import include, path
 from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from ops.views import health
+from ops.views import health, metrics
 
 from .api import json_not_found, json_server_error
 
@@ -23,6 +23,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("health/", health, name="health"),
+    path("metrics", metrics, name="metrics"),
     path("r/", include("campaigns.urls")),
     path("webhooks/mail/", include("analytics.webhook_urls")),
     path("webhooks/twilio/", include("calltracking.webhook_urls")),
