@@ -85,7 +85,7 @@ def size_growth(days=30):
     return [
         {"day": snapshot.day, "size_bytes": snapshot.size_bytes,
          "growth_bytes": snapshot.size_bytes - older.size_bytes if older else None}
-        for snapshot, older in zip(snapshots, [*snapshots[1:], None], strict=True)
+        for snapshot, older in zip(snapshots, [*snapshots[1:], None])
     ][:days]
 
 
