@@ -1,7 +1,7 @@
 """Request latency and errors per endpoint, counted in Redis so every web process adds to the same figures.
 
-Each request costs one pipelined Redis round trip: it increments its latency bucket, the request count, the
-time sum and (for a 5xx) the error count, in two hashes: the current minute's (expires after two hours; the
+Each request costs one Redis round trip (a Lua script): it increments its latency bucket, the request count,
+the time sum and (for a 5xx) the error count, in two hashes: the current minute's (expires after two hours; the
 monitoring page and the alerts read the recent minutes) and the all-time totals (for /metrics, whose
 counters must only go up). Percentiles come from the buckets, as Prometheus computes them: the value is
 interpolated inside the bucket holding the rank, so it is exact to the bucket's width.
@@ -51,19 +51,36 @@ def bucket_index(duration_ms):
     return len(BUCKETS_MS) - 1
 
 
+# One round trip and one command per request: the increments run inside Redis.
+RECORD_SCRIPT = """
+for i = 1, 2 do
+    redis.call('HINCRBY', KEYS[i], ARGV[1], 1)
+    redis.call('HINCRBY', KEYS[i], ARGV[2], 1)
+    redis.call('HINCRBY', KEYS[i], ARGV[3], ARGV[4])
+    if ARGV[5] ~= '' then redis.call('HINCRBY', KEYS[i], ARGV[5], 1) end
+end
+redis.call('EXPIRE', KEYS[1], ARGV[6])
+"""
+_scripts = {}
+
+
+def _record_script(connection):
+    # Registered once per connection pool; later calls are an EVALSHA (redis-py reloads it after a Redis restart).
+    script = _scripts.get(id(connection.connection_pool))
+    if script is None:
+        script = _scripts[id(connection.connection_pool)] = connection.register_script(RECORD_SCRIPT)
+    return script
+
+
 def record(endpoint, duration_ms, *, error, now=None):
     """Counts one request. `error`: the response was a server error (5xx)."""
     minute = int((now or time.time()) // 60)
-    bucket = f"{endpoint}{_SEP}{bucket_index(duration_ms)}"
-    pipe = redis().pipeline(transaction=False)
-    for key in (minute_key(minute), TOTALS_KEY):
-        pipe.hincrby(key, bucket, 1)
-        pipe.hincrby(key, f"{endpoint}{_SEP}count", 1)
-        pipe.hincrby(key, f"{endpoint}{_SEP}sum_us", int(duration_ms * 1000))
-        if error:
-            pipe.hincrby(key, f"{endpoint}{_SEP}errors", 1)
-    pipe.expire(minute_key(minute), MINUTE_KEY_TTL)
-    pipe.execute()
+    connection = redis()
+    _record_script(connection)(
+        keys=[minute_key(minute), TOTALS_KEY],
+        args=[f"{endpoint}{_SEP}{bucket_index(duration_ms)}", f"{endpoint}{_SEP}count", f"{endpoint}{_SEP}sum_us",
+              int(duration_ms * 1000), f"{endpoint}{_SEP}errors" if error else "", MINUTE_KEY_TTL],
+    )
 
 
 @dataclass
