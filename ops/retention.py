@@ -120,11 +120,14 @@ def soft_delete_old_recipients(*, cutoff, dry_run, errors, keep_alive):
     live = Recipient.all_objects.filter(campaign_id__in=campaign_ids, deleted_at__isnull=True)
     if dry_run:
         return {"campaigns": len(campaign_ids), "recipients": live.count()}
-    done = 0
-    while batch := list(live.order_by("pk").values_list("pk", flat=True)[:settings.RETENTION_BATCH_SIZE]):
+    done = last_pk = 0
+    # Keyset batches: each starts after the last one instead of skipping past the rows already cleared.
+    while batch := list(live.filter(pk__gt=last_pk).order_by("pk").values_list("pk", flat=True)[
+            :settings.RETENTION_BATCH_SIZE]):
         with transaction.atomic():
             done += Recipient.all_objects.filter(pk__in=batch, deleted_at__isnull=True).update(
                 deleted_at=timezone.now(), updated_at=timezone.now(), **PERSONAL_FIELDS)
+        last_pk = batch[-1]
         keep_alive()
     return {"campaigns": len(campaign_ids), "recipients": done}
 
