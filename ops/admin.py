@@ -1,15 +1,19 @@
 import logging
 
+from django import forms
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 
 from mobul.admin import ReadOnlyAdminMixin
 
 from . import latency, monitoring
 from .alerts import THRESHOLD_SETTING, current_values, threshold
-from .models import Alert, DatabaseSizeSnapshot, RetentionRun
+from .models import Alert, DatabaseSizeSnapshot, RetentionJob, RetentionRun
+from .retention import cutoff_for
+from .tasks import run_retention_job
 
 logger = logging.getLogger(__name__)
 
@@ -72,13 +76,36 @@ class AlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return TemplateResponse(request, "admin/ops/monitoring.html", context)
 
 
+class RunRetentionForm(forms.Form):
+    job = forms.ChoiceField(choices=RetentionJob.choices)
+    dry_run = forms.BooleanField(required=False, initial=True, label="Dry run (only count what would go)")
+
+
 @admin.register(RetentionRun)
 class RetentionRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Written by the retention jobs (beat daily at 02:00 UTC, or `manage.py retention run JOB`)."""
+    """Written by the retention jobs: beat daily at 02:00 UTC, `manage.py retention run JOB`, or staff here."""
 
     list_display = ["job", "status", "dry_run", "cutoff", "started_at", "finished_at", "counts", "triggered_by"]
     list_filter = ["job", "status", "dry_run"]
     readonly_fields = [field.name for field in RetentionRun._meta.fields]
+    change_list_template = "admin/ops/retentionrun/change_list.html"
+
+    def get_urls(self):
+        return [path("run/", self.admin_site.admin_view(self.run_now), name="ops_retention_run"), *super().get_urls()]
+
+    def run_now(self, request):
+        form = RunRetentionForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            job, dry_run = form.cleaned_data["job"], form.cleaned_data["dry_run"]
+            run_retention_job.delay(job, dry_run=dry_run, triggered_by=f"admin: {request.user.get_username()}"[:64])
+            self.message_user(request, f"{RetentionJob(job).label}: {'dry run' if dry_run else 'run'} queued; it "
+                                       "appears below when it starts (a run already going is left to finish).",
+                              messages.SUCCESS)
+            return HttpResponseRedirect(reverse("admin:ops_retentionrun_changelist"))
+        context = {**self.admin_site.each_context(request), "title": "Run a retention job now", "form": form,
+                   "opts": self.model._meta,
+                   "cutoffs": [(job.label, cutoff_for(job)) for job in RetentionJob]}
+        return TemplateResponse(request, "admin/ops/retention_run.html", context)
 
 
 @admin.register(DatabaseSizeSnapshot)

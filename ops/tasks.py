@@ -6,10 +6,11 @@ from . import alerts, monitoring, retention
 
 
 @shared_task
-def run_retention_job(job):
-    """Daily at 02:00 UTC per job (settings.CELERY_BEAT_SCHEDULE). A run still going is left alone."""
+def run_retention_job(job, dry_run=False, triggered_by="beat"):
+    """Daily at 02:00 UTC per job (settings.CELERY_BEAT_SCHEDULE), or queued by staff from the admin. A run
+    still going is left alone."""
     try:
-        return retention.run_job(job, triggered_by="beat").pk
+        return retention.run_job(job, dry_run=dry_run, triggered_by=triggered_by).pk
     except retention.RetentionRunning:
         return None
 

@@ -7,6 +7,7 @@ import pytest
 from django.core.cache import cache
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
+from django.urls import reverse
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
@@ -271,3 +272,20 @@ def test_default_schedules_are_installed_once_and_staff_edits_survive():
     events.refresh_from_db()
     assert (events.crontab.hour, events.crontab.minute) == ("3", "30")
     assert PeriodicTask.objects.filter(name__startswith="ops.retention.").count() == 5
+
+
+def test_staff_run_a_job_from_the_admin(staff_client, platform_admin):
+    _audit_rows(timedelta(days=1900))
+    page = reverse("admin:ops_retention_run")
+    assert "Queue the run" in staff_client.get(page).content.decode()
+    assert page in staff_client.get(reverse("admin:ops_retentionrun_changelist")).content.decode()
+
+    response = staff_client.post(page, {"job": "audit_logs", "dry_run": "on"}, follow=True)
+    assert "dry run queued" in response.content.decode()
+    staff_client.post(page, {"job": "audit_logs"})
+    runs = list(RetentionRun.objects.order_by("pk").values_list("dry_run", "counts", "triggered_by"))
+    assert runs == [(True, {"rows": 1}, f"admin: {platform_admin.email}"),
+                    (False, {"rows": 1, "batches": 1}, f"admin: {platform_admin.email}")]
+
+    response = staff_client.post(page, {"job": "campaigns"})
+    assert response.status_code == 200 and "Select a valid choice" in response.content.decode()
