@@ -216,3 +216,43 @@ def test_restoring_is_refused_for_a_recording_not_in_cold_storage(call_id, bucke
     session.refresh_from_db()
     assert session.recording_status == "stored"
     assert site._registry[CallSession].has_delete_permission(None) is False
+
+
+def test_on_local_disk_the_archive_is_a_folder_outside_media(call_id, settings, tmp_path):
+    """The default without S3: a FileSystemStorage archive, copied, checked by reading it back, restored at once."""
+    settings.STORAGES = {**settings.STORAGES,
+                         "default": {"BACKEND": "django.core.files.storage.FileSystemStorage",
+                                     "OPTIONS": {"location": tmp_path / "media"}},
+                         "recordings_archive": {"BACKEND": "django.core.files.storage.FileSystemStorage",
+                                                "OPTIONS": {"location": tmp_path / "archive"}}}
+    session = CallSession.objects.get(provider_call_id=call_id)
+    hot = tmp_path / "media" / "recordings" / "old.mp3"
+    hot.parent.mkdir(parents=True)
+    hot.write_bytes(AUDIO)
+    CallSession.objects.filter(pk=session.pk).update(call_started_at=cutoff_for("recordings") - DAY,
+                                                     recording="recordings/old.mp3", recording_status="stored")
+
+    assert run_job("recordings").counts["archived"] == 1
+    assert not hot.exists() and (tmp_path / "archive" / "recordings" / str(session.pk)).read_bytes() == AUDIO
+    journal = RecordingArchive.objects.get(session=session)
+    assert journal.storage_class == "" and journal.source_deleted_at
+
+    CallSession.objects.filter(pk=session.pk).update(recording_status="restoring")
+    assert archive.restore_recording(session_id=session.pk) is True
+    session.refresh_from_db()
+    assert session.recording_status == "stored" and (tmp_path / "media" / session.recording).read_bytes() == AUDIO
+
+
+def test_a_thaw_that_never_comes_gives_up_and_leaves_the_recording_archived(call_id, buckets):
+    from calltracking.tasks import RESTORE_MAX_RETRIES, restore_archived_recording
+
+    s3, hot, _ = buckets
+    session = recorded_call(call_id, s3, hot, started_at=cutoff_for("recordings") - DAY)
+    run_job("recordings")
+    CallSession.objects.filter(pk=session.pk).update(recording_status="restoring")
+
+    # The last retry finds the object still frozen (its thaw is only being requested now).
+    restore_archived_recording.apply(args=[session.pk], retries=RESTORE_MAX_RETRIES, throw=True)
+
+    session.refresh_from_db()
+    assert (session.recording_status, session.recording) == ("archived", f"archive://{session.pk}")
