@@ -95,13 +95,14 @@ def table_sizes(limit=TABLE_LIMIT):
         """
         SELECT parent.relname AS name,
                parent.relkind = 'p' AS partitioned,
-               count(*) FILTER (WHERE tree.isleaf AND tree.relid <> parent.oid) AS partitions,
-               sum(pg_total_relation_size(tree.relid)) AS total_bytes,
-               sum(GREATEST(child.reltuples, 0))::bigint AS estimated_rows
+               count(tree.relid) FILTER (WHERE tree.isleaf) AS partitions,
+               sum(pg_total_relation_size(coalesce(tree.relid, parent.oid))) AS total_bytes,
+               sum(GREATEST(coalesce(child.reltuples, parent.reltuples), 0))::bigint AS estimated_rows
         FROM pg_class parent
         JOIN pg_namespace ns ON ns.oid = parent.relnamespace
-        CROSS JOIN LATERAL pg_partition_tree(parent.oid) tree
-        JOIN pg_class child ON child.oid = tree.relid
+        -- pg_partition_tree lists a partitioned table with its partitions (and nothing for a plain table).
+        LEFT JOIN LATERAL pg_partition_tree(parent.oid) tree ON parent.relkind = 'p'
+        LEFT JOIN pg_class child ON child.oid = tree.relid
         WHERE ns.nspname = current_schema() AND parent.relkind IN ('r', 'p') AND NOT parent.relispartition
         GROUP BY parent.oid, parent.relname, parent.relkind
         ORDER BY total_bytes DESC

@@ -125,6 +125,12 @@ def test_the_page_shows_every_section(staff_client, tenant_a, key_client, settin
     tables = {row["name"]: row for row in monitoring.table_sizes(limit=200)}
     assert tables["events"]["partitioned"] and tables["events"]["partitions"] >= 1
     assert "events_" not in " ".join(tables)  # partitions are not listed on their own
+    assert not tables["campaigns"]["partitioned"] and tables["campaigns"]["total_bytes"] > 0
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT sum(pg_total_relation_size(inhrelid)), count(*) FROM pg_inherits"
+                       " WHERE inhparent = 'events'::regclass")
+        partitions_bytes, partitions = cursor.fetchone()
+    assert (tables["events"]["total_bytes"], tables["events"]["partitions"]) == (partitions_bytes, partitions)
     growth = monitoring.size_growth()
     assert growth[0]["growth_bytes"] == growth[0]["size_bytes"] - 10_000_000 and growth[1]["growth_bytes"] is None
     assert set(monitoring.queue_lengths()) == {"celery"}
