@@ -3,6 +3,7 @@ histograms and error counts per endpoint (all web processes, via Redis), Celery 
 levels, alert states and database figures."""
 
 import ipaddress
+import logging
 import math
 import secrets
 
@@ -11,10 +12,12 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 from giftcards.models import PoolAlert
+from mobul.http import client_ip
 
 from . import latency, monitoring
 from .models import Alert, AlertMetric
-from mobul.http import client_ip
+
+logger = logging.getLogger(__name__)
 
 
 def allowed(request):
@@ -27,7 +30,17 @@ def allowed(request):
         ip = ipaddress.ip_address(client_ip(request))
     except ValueError:
         return False
-    return any(ip in ipaddress.ip_network(cidr, strict=False) for cidr in settings.METRICS_ALLOWED_IPS)
+    return any(ip in network for network in _allowed_networks())
+
+
+def _allowed_networks():
+    networks = []
+    for cidr in settings.METRICS_ALLOWED_IPS:
+        try:
+            networks.append(ipaddress.ip_network(cidr, strict=False))
+        except ValueError:
+            logger.error("METRICS_ALLOWED_IPS: %r is not an address or CIDR; ignored", cidr)
+    return networks
 
 
 class MobulCollector:

@@ -108,8 +108,8 @@ def archive_old_recordings(*, cutoff, dry_run, errors, keep_alive):
                 logger.exception("Archiving the recording of call %s failed", session_id)
                 errors.append(f"call {session_id}: {type(error).__name__}: {error}")
                 counts["failed"] += 1
+            keep_alive()  # a recording can take seconds to copy: the lock must outlive the whole batch
         last_pk = batch[-1]
-        keep_alive()
     return counts
 
 

@@ -15,7 +15,7 @@ from django.db.backends.postgresql.base import DatabaseWrapper
 from django.urls import reverse
 
 from giftcards.tests.factories import GiftCardPoolFactory, stock
-from ops import latency, monitoring
+from ops import monitoring
 from ops.models import DatabaseSizeSnapshot
 
 pytestmark = pytest.mark.django_db
