@@ -289,3 +289,11 @@ def test_staff_run_a_job_from_the_admin(staff_client, platform_admin):
 
     response = staff_client.post(page, {"job": "campaigns"})
     assert response.status_code == 200 and "Select a valid choice" in response.content.decode()
+
+
+def test_the_beat_schedules_command_is_idempotent(capsys):
+    call_command("beat_schedules")
+    first = capsys.readouterr().out
+    call_command("beat_schedules")
+    assert "Created ops.retention.audit_logs." in first
+    assert capsys.readouterr().out.strip() == "0 schedule(s) created; the others already existed."
