@@ -225,7 +225,4 @@ class AuditLog(models.Model):
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
-        raise TypeError("Audit log rows are append-only; retention purges them in batches.")
-
-    def delete(self, *args, **kwargs):
         raise TypeError("Audit log rows are append-only.")

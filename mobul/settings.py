@@ -201,7 +201,10 @@ CELERY_BEAT_SCHEDULE = {
         for job in ("events", "recordings", "recipients", "gift_card_logs", "audit_logs")
     },
     "ops.check_alerts": {"task": "ops.tasks.check_alerts", "schedule": crontab()},
-    "ops.snapshot_database_size": {"task": "ops.tasks.snapshot_database_size", "schedule": crontab(hour=0, minute=5)},
+    "ops.snapshot_database_size": {
+        "task": "ops.tasks.snapshot_database_size",
+        "schedule": crontab(hour=0, minute=5),
+    },
 }
 
 # --- Operations: retention, cold storage, monitoring, alerts ------------------------------------
@@ -305,7 +308,7 @@ if AWS_STORAGE_BUCKET_NAME:
 else:
     RECORDING_ARCHIVE_STORAGE_CONFIG = {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": Path(env("RECORDING_ARCHIVE_ROOT", str(MEDIA_ROOT.parent / (MEDIA_ROOT.name + "-archive"))))},
+        "OPTIONS": {"location": Path(env("RECORDING_ARCHIVE_ROOT", f"{MEDIA_ROOT}-archive"))},
     }
 
 STORAGES = {

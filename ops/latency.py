@@ -102,7 +102,9 @@ class EndpointStats:
             self.buckets[int(kind)] += value
 
     def merge(self, other):
-        self.count, self.errors, self.sum_ms = self.count + other.count, self.errors + other.errors, self.sum_ms + other.sum_ms
+        self.count += other.count
+        self.errors += other.errors
+        self.sum_ms += other.sum_ms
         self.buckets = [mine + theirs for mine, theirs in zip(self.buckets, other.buckets, strict=True)]
 
     @property

@@ -64,7 +64,8 @@ class Alert(models.Model):
         db_table = "ops_alerts"
         ordering = ["-opened_at", "-pk"]
         constraints = [
-            models.UniqueConstraint(fields=["metric"], condition=Q(resolved_at__isnull=True), name="ops_alerts_one_open"),
+            models.UniqueConstraint(fields=["metric"], condition=Q(resolved_at__isnull=True),
+                                    name="ops_alerts_one_open"),
         ]
 
     def __str__(self):

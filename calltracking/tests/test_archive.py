@@ -172,11 +172,12 @@ def test_staff_restore_an_archived_recording(call_id, buckets, staff_client, dja
 
     # GLACIER: the first attempt asks S3 to thaw the object and comes back later.
     with pytest.raises(Retry), django_capture_on_commit_callbacks(execute=True):
-        response = staff_client.post(changelist, {"action": "restore_from_cold_storage", "_selected_action": [session.pk]})
+        staff_client.post(changelist, {"action": "restore_from_cold_storage", "_selected_action": [session.pk]})
     session.refresh_from_db()
     assert session.recording_status == "restoring" and session.recording.startswith("archive://")
     assert 'ongoing-request="false"' in s3.head_object(Bucket=cold, Key=f"archive/recordings/{session.pk}")["Restore"]
-    assert AuditLog.objects.filter(object_id=str(session.pk), changes__recording_status=["archived", "restoring"]).exists()
+    assert AuditLog.objects.filter(object_id=str(session.pk),
+                                   changes__recording_status=["archived", "restoring"]).exists()
 
     # moto thaws at once; the retry copies it back.
     from calltracking.tasks import restore_archived_recording
