@@ -6,7 +6,7 @@ from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts.forms import AdminLoginForm, LoginForm
-from ops.views import health
+from ops.views import health, metrics
 
 from .api import json_not_found, json_server_error
 
@@ -25,6 +25,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("health/", health, name="health"),
+    path("metrics", metrics, name="metrics"),
     path("r/", include("campaigns.urls")),
     path("webhooks/mail/", include("analytics.webhook_urls")),
     path("webhooks/twilio/", include("calltracking.webhook_urls")),
