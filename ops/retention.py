@@ -7,6 +7,7 @@
 | recipients     | of campaigns that ended (completed or cancelled) that long ago: soft-deleted, personal fields cleared |
 | gift_card_logs | rows deleted in batches                                                            |
 | audit_logs     | rows deleted in batches                                                            |
+| event_ingest_keys | integrators' per-event idempotency keys deleted in batches (a retry comes within days) |
 Campaigns are never deleted.
 
 `run_job` wraps every job the same way: a Redis lock so two runs of one job never overlap, a RetentionRun
@@ -165,10 +166,33 @@ def purge_audit_logs(*, cutoff, dry_run, errors, keep_alive):
     return _purge("audit_logs", cutoff=cutoff, dry_run=dry_run, keep_alive=keep_alive)
 
 
+def purge_event_ingest_keys(*, cutoff, dry_run, errors, keep_alive):
+    """The keys have no id column (their key is the primary key) and arrive in time order: batches are
+    found through the BRIN index on created_at and deleted by row address."""
+    with connection.cursor() as cursor:
+        if dry_run:
+            cursor.execute("SELECT count(*) FROM event_ingest_keys WHERE created_at < %s", [cutoff])
+            return {"rows": cursor.fetchone()[0]}
+        deleted = batches = 0
+        while True:
+            with transaction.atomic():
+                cursor.execute(
+                    "DELETE FROM event_ingest_keys WHERE ctid = ANY(ARRAY("
+                    "SELECT ctid FROM event_ingest_keys WHERE created_at < %s LIMIT %s))",
+                    [cutoff, settings.RETENTION_BATCH_SIZE],
+                )
+                count = cursor.rowcount
+            if not count:
+                return {"rows": deleted, "batches": batches}
+            deleted, batches = deleted + count, batches + 1
+            keep_alive()
+
+
 JOBS = {
     RetentionJob.EVENTS: drop_old_events,
     RetentionJob.RECORDINGS: archive_old_recordings,
     RetentionJob.RECIPIENTS: soft_delete_old_recipients,
     RetentionJob.GIFT_CARD_LOGS: purge_gift_card_logs,
     RetentionJob.AUDIT_LOGS: purge_audit_logs,
+    RetentionJob.EVENT_INGEST_KEYS: purge_event_ingest_keys,
 }
