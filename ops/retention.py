@@ -133,11 +133,14 @@ def soft_delete_old_recipients(*, cutoff, dry_run, errors, keep_alive):
     return {"campaigns": len(campaign_ids), "recipients": done}
 
 
-def _purge(table, *, cutoff, dry_run, keep_alive):
-    """Deletes `table`'s rows created before `cutoff`, oldest first, a batch per transaction. These tables are
-    append-only: their guard trigger (ops migration 0002) refuses DELETE unless mobul.retention_purge is on,
-    which only this function sets, for its own transaction."""
+def _purge(table, *, cutoff, dry_run, keep_alive, row="id", oldest_first=True):
+    """Deletes `table`'s rows created before `cutoff`, a batch per transaction, each row found by `row` (a key,
+    or "ctid" for a table without one); `oldest_first` for tables whose created_at has a B-tree index.
+
+    Audit and gift-card logs are append-only: their guard trigger (ops migration 0002) refuses DELETE unless
+    mobul.retention_purge is on, which only this function sets, for its own transaction."""
     quoted = connection.ops.quote_name(table)
+    order = "ORDER BY created_at " if oldest_first else ""
     with connection.cursor() as cursor:
         if dry_run:
             cursor.execute(f"SELECT count(*) FROM {quoted} WHERE created_at < %s", [cutoff])
@@ -147,8 +150,8 @@ def _purge(table, *, cutoff, dry_run, keep_alive):
             with transaction.atomic():
                 cursor.execute("SET LOCAL mobul.retention_purge = 'on'")
                 cursor.execute(
-                    f"DELETE FROM {quoted} WHERE id IN (SELECT id FROM {quoted} WHERE created_at < %s "
-                    f"ORDER BY created_at LIMIT %s)",
+                    f"DELETE FROM {quoted} WHERE {row} = ANY(ARRAY("
+                    f"SELECT {row} FROM {quoted} WHERE created_at < %s {order}LIMIT %s))",
                     [cutoff, settings.RETENTION_BATCH_SIZE],
                 )
                 count = cursor.rowcount
@@ -167,25 +170,9 @@ def purge_audit_logs(*, cutoff, dry_run, errors, keep_alive):
 
 
 def purge_event_ingest_keys(*, cutoff, dry_run, errors, keep_alive):
-    """The keys have no id column (their key is the primary key) and arrive in time order: batches are
-    found through the BRIN index on created_at and deleted by row address."""
-    with connection.cursor() as cursor:
-        if dry_run:
-            cursor.execute("SELECT count(*) FROM event_ingest_keys WHERE created_at < %s", [cutoff])
-            return {"rows": cursor.fetchone()[0]}
-        deleted = batches = 0
-        while True:
-            with transaction.atomic():
-                cursor.execute(
-                    "DELETE FROM event_ingest_keys WHERE ctid = ANY(ARRAY("
-                    "SELECT ctid FROM event_ingest_keys WHERE created_at < %s LIMIT %s))",
-                    [cutoff, settings.RETENTION_BATCH_SIZE],
-                )
-                count = cursor.rowcount
-            if not count:
-                return {"rows": deleted, "batches": batches}
-            deleted, batches = deleted + count, batches + 1
-            keep_alive()
+    # The key is the primary key and keys arrive in time order: rows by address, found through a BRIN index.
+    return _purge("event_ingest_keys", cutoff=cutoff, dry_run=dry_run, keep_alive=keep_alive, row="ctid",
+                  oldest_first=False)
 
 
 JOBS = {
