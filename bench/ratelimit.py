@@ -15,8 +15,8 @@ where the old platform went through a REST call per statement: its figures are a
 A check is one redemption request's: both keys. Each key is checked --hits-per-key times a run (round robin, below
 the limit, so no check is refused and each does its full work): the first check of a key creates its counter, the
 others find it. Logged rows are spread over the last 30 days across a million keys; the checked keys are among
-them, so at 10 M rows each already has 10 rows of history. The two checks alternate run by run at each size; the
-medians of all their checks are compared. The added latency of a check is the time of the call itself.
+them, so at 10 M rows each already has 10 rows of history. The two checks alternate check by check at each size
+(the machine is shared and noisy); the medians of all their checks are compared. The added latency of a check is the time of the call itself.
 
 Redemptions queue Celery tasks when they commit; here they go to a broker database of this benchmark's own, which
 no worker reads and which is emptied after.
@@ -32,6 +32,7 @@ import random
 import statistics
 import time
 import warnings
+from contextlib import contextmanager
 from decimal import Decimal
 
 import redis
@@ -60,7 +61,7 @@ from campaigns.models import Campaign  # noqa: E402
 from giftcards.choices import DeliveryStatus, GiftCardStatus  # noqa: E402
 from giftcards.crypto import code_hash, encrypt_code, last4  # noqa: E402
 from giftcards.models import GiftCardPool  # noqa: E402
-from mobul.ratelimit import RateLimited, limit  # noqa: E402
+from mobul.ratelimit import RateLimited, _window_seconds, limit  # noqa: E402
 
 SEED = 2026
 GROUP = "redemption"
@@ -97,8 +98,8 @@ def key_pair(number):
 
 def rate():
     """(requests allowed, window in seconds) of the redemption limit in settings."""
-    allowed, period = settings.RATELIMITS[GROUP].split("/")
-    return int(allowed), {"s": 1, "m": 60, "h": 3600, "d": 86400}[period[-1]] * int(period[:-1] or 1)
+    rate = settings.RATELIMITS[GROUP]
+    return int(rate.split("/")[0]), _window_seconds(rate)
 
 
 def run_keys(pairs, checks, hits_per_key):
@@ -153,36 +154,49 @@ def old_check(cursor, key, allowed, window):
         return True
 
 
-def measure_old(pairs):
-    """(b): seconds of each check, both keys of pair after pair, on the psycopg connection under Django's."""
-    allowed, window = rate()
-    connection.ensure_connection()
-    seconds = []
-    with connection.connection.cursor() as cursor:
-        for number in pairs:
-            ip, token = key_pair(number)
-            start = time.perf_counter()
-            passed = (old_check(cursor, f"{GROUP}:ip:{ip}", allowed, window)
-                      and old_check(cursor, f"{GROUP}:token:{token}", allowed, window))
-            seconds.append(time.perf_counter() - start)
-            if not passed:
-                raise SystemExit(f"The old check refused pair {number}: a check must do its full work.")
+def check_old(cursor, number, allowed, window):
+    """(b) for pair `number`, both keys: its seconds. Exits if refused: a measured check must do its full work."""
+    ip, token = key_pair(number)
+    start = time.perf_counter()
+    passed = (old_check(cursor, f"{GROUP}:ip:{ip}", allowed, window)
+              and old_check(cursor, f"{GROUP}:token:{token}", allowed, window))
+    seconds = time.perf_counter() - start
+    if not passed:
+        raise SystemExit(f"The old check refused pair {number}: a check must do its full work.")
     return seconds
+
+
+def check_project(factory, number):
+    """(a) for pair `number`, as RedeemView calls limit(), the request built beforehand: its seconds."""
+    ip, token = key_pair(number)
+    request = factory.post(REDEEM_PATH, REMOTE_ADDR=ip)
+    start = time.perf_counter()
+    try:
+        limit(request, GROUP, keys={"ip": None, "token": token})
+    except RateLimited:
+        raise SystemExit(f"limit() refused pair {number}: a check must do its full work.") from None
+    return time.perf_counter() - start
+
+
+@contextmanager
+def checkers():
+    """name → a function timing one check of a pair number; the old one on the psycopg connection under Django's."""
+    allowed, window = rate()
+    factory = RequestFactory()
+    connection.ensure_connection()
+    with connection.connection.cursor() as cursor:
+        yield {"project": lambda number: check_project(factory, number),
+               "old": lambda number: check_old(cursor, number, allowed, window)}
+
+
+def measure_old(pairs):
+    with checkers() as check:
+        return [check["old"](number) for number in pairs]
 
 
 def measure_project(pairs):
-    """(a): seconds of each limit() call as RedeemView makes it, the request built beforehand."""
-    factory, seconds = RequestFactory(), []
-    for number in pairs:
-        ip, token = key_pair(number)
-        request = factory.post(REDEEM_PATH, REMOTE_ADDR=ip)
-        start = time.perf_counter()
-        try:
-            limit(request, GROUP, keys={"ip": None, "token": token})
-        except RateLimited:
-            raise SystemExit(f"limit() refused pair {number}: a check must do its full work.") from None
-        seconds.append(time.perf_counter() - start)
-    return seconds
+    with checkers() as check:
+        return [check["project"](number) for number in pairs]
 
 
 def _summary(seconds):
@@ -198,27 +212,37 @@ def sizes_mb():
 
 
 def measure_size(rows, pairs, checks, hits_per_key, repeat):
-    """Both checks, alternating for `repeat` runs, with `rows` logged; each run on keys of its own."""
+    """Both checks with `rows` logged, for `repeat` runs on keys of their own.
+
+    They alternate check by check (which goes first swaps run by run), so that the machine's noise hits both alike.
+    """
     grow_to(rows)
     table_mb, index_mb = sizes_mb()
     per_run = checks // hits_per_key
     samples, run_medians = {"project": [], "old": []}, {"project": [], "old": []}
-    for run in range(repeat):
-        keys = run_keys(pairs[2 * run * per_run:(2 * run + 1) * per_run], checks, hits_per_key)
-        old_keys = run_keys(pairs[(2 * run + 1) * per_run:(2 * run + 2) * per_run], checks, hits_per_key)
-        # Same state for every run: the project's counters gone, the old table at `rows` (what runs add is noise
-        # at 1 M rows, not at 0).
-        cache.clear()
-        if rows == 0:
-            grow_to(0)
-        for name, measure, run_pairs in (("project", measure_project, keys), ("old", measure_old, old_keys)):
-            seconds = measure(run_pairs)
-            samples[name] += seconds
-            run_medians[name].append(statistics.median(seconds) * 1000)
-        print(f"{rows:>12,} rows, run {run + 1}/{repeat}: project {run_medians['project'][-1]:.3f} ms, "
-              f"old {run_medians['old'][-1]:.3f} ms (medians)")
+    with checkers() as check:
+        for run in range(repeat):
+            project_keys = run_keys(pairs[2 * run * per_run:(2 * run + 1) * per_run], checks, hits_per_key)
+            old_keys = run_keys(pairs[(2 * run + 1) * per_run:(2 * run + 2) * per_run], checks, hits_per_key)
+            # Same state for every run: the project's counters gone, the old table at `rows` (what a run adds is
+            # noise at 1 M rows, not at 0).
+            cache.clear()
+            if rows == 0:
+                grow_to(0)
+            order = ("project", "old") if run % 2 == 0 else ("old", "project")
+            seconds = {"project": [], "old": []}
+            for numbers in zip(project_keys, old_keys):
+                number = dict(zip(("project", "old"), numbers))
+                for name in order:
+                    seconds[name].append(check[name](number[name]))
+            for name, values in seconds.items():
+                samples[name] += values
+                run_medians[name].append(statistics.median(values) * 1000)
+            print(f"{rows:>12,} rows, run {run + 1}/{repeat}: project {run_medians['project'][-1]:.3f} ms, "
+                  f"old {run_medians['old'][-1]:.3f} ms (medians)")
     project, old = _summary(samples["project"]), _summary(samples["old"])
-    return {"rows": rows, "table_mb": table_mb, "index_mb": index_mb, "project": {**project, "run_medians_ms": run_medians["project"]},
+    return {"rows": rows, "table_mb": table_mb, "index_mb": index_mb,
+            "project": {**project, "run_medians_ms": run_medians["project"]},
             "old": {**old, "run_medians_ms": run_medians["old"]},
             "old_vs_project": old["median_ms"] / project["median_ms"],
             "old_vs_project_p95": old["p95_ms"] / project["p95_ms"]}
