@@ -16,7 +16,8 @@ A check is one redemption request's: both keys. Each key is checked --hits-per-k
 the limit, so no check is refused and each does its full work): the first check of a key creates its counter, the
 others find it. Logged rows are spread over the last 30 days across a million keys; the checked keys are among
 them, so at 10 M rows each already has 10 rows of history. The two checks alternate check by check at each size
-(the machine is shared and noisy); the medians of all their checks are compared. The added latency of a check is the time of the call itself.
+(the machine is shared and noisy); the medians of all their checks are compared. The added latency of a check is
+the time of the call itself.
 
 Redemptions queue Celery tasks when they commit; here they go to a broker database of this benchmark's own, which
 no worker reads and which is emptied after.
@@ -74,7 +75,7 @@ CREATE_SQL = """
 CREATE TABLE IF NOT EXISTS rate_limits (key text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())
 """
 INDEX_SQL = "CREATE INDEX IF NOT EXISTS rate_limits_key_created_at ON rate_limits (key, created_at)"
-# Row n logs key n mod KEY_SPACE: even keys are IPs, odd keys tokens, of pair number (key / 2), as key_pair() spells them.
+# Row n logs key n mod KEY_SPACE: even keys are IPs, odd keys tokens, of pair (key / 2), as key_pair() spells them.
 LOAD_SQL = """
 INSERT INTO rate_limits (key, created_at)
 SELECT CASE WHEN n %% 2 = 0
@@ -287,7 +288,6 @@ INSERT INTO recipients (campaign_id, first_name, last_name, company, address1, a
 SELECT %s, '', '', '', n || ' Bench Street', '', 'Springfield', 'IL', '62701', 'US', '', '', '', '{}',
        left(md5('bench-ratelimit-' || n), 22), 'L' || n, n, 'mailed'
 FROM generate_series(1, %s) AS n
-ORDER BY n
 RETURNING redemption_token
 """
 CARDS_COPY = ("COPY gift_cards (pool_id, code_encrypted, code_hash, last4, status, delivery_status, delivery_attempts,"
@@ -295,7 +295,7 @@ CARDS_COPY = ("COPY gift_cards (pool_id, code_encrypted, code_hash, last4, statu
 
 
 def redemption_tokens(count):
-    """`count` recipients of an active campaign and as many free cards in its pool; their tokens, in order."""
+    """`count` recipients of an active campaign and as many free cards in its pool; their tokens."""
     organization, _ = Organization.objects.get_or_create(
         slug="bench-ratelimit", defaults={"name": "Benchmarks: rate limits", "kind": OrganizationKind.AGENCY}
     )
@@ -418,7 +418,8 @@ def main():
             broker.flushdb()
             common.empty_tables(*REDEMPTION_TABLES)  # leaves the benchmark database small
     figures.update(database=connection.settings_dict["NAME"], cpus=os.cpu_count(),
-                   finished_at=timezone.now().isoformat(timespec="seconds"), total_seconds=time.perf_counter() - started)
+                   finished_at=timezone.now().isoformat(timespec="seconds"),
+                   total_seconds=time.perf_counter() - started)
     report(figures)
     path = common.write_results("ratelimit", figures)
     print(f"\nThe whole benchmark took {figures['total_seconds'] / 60:.1f} min. Figures: {path}")
