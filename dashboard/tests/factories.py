@@ -32,6 +32,7 @@ class World:
         return {
             "campaign_id": self.campaign, "recipient_id": self.recipients[0], "pool_id": self.pool,
             "import_id": self.import_job, "call_id": self.call, "key_id": self.tenant.api_key,
+            "membership_id": self.tenant.member.memberships.get(client=self.tenant.client),
         }
 
 
