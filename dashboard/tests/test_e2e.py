@@ -20,7 +20,8 @@ from accounts.models import Membership
 from analytics.choices import EventType
 from campaigns.choices import CampaignStatus
 from campaigns.models import Campaign
-from campaigns.tests.factories import MailTemplateFactory, csv_bytes, person
+from campaigns.services import create_recipient
+from campaigns.tests.factories import CampaignFactory, MailTemplateFactory, csv_bytes, person
 from giftcards.tests.factories import GiftCardPoolFactory, stock
 
 from .factories import make_active, respond
@@ -253,3 +254,20 @@ def test_invite_a_member_change_their_role_and_remove_them(browser_page, tenant_
     page.get_by_text("nina.park@example.com no longer has access to Client a.").wait_for()
     assert page.locator('tr[data-member="nina.park@example.com"]').count() == 0
     assert not Membership.objects.filter(user__email="nina.park@example.com").exists()
+
+
+def test_public_pages_keep_their_look_under_the_strict_policy(browser_page, tenant_a):
+    """The PURL pages and the 404 page take their styles from a static file (no inline style to refuse)."""
+    page = browser_page
+    campaign = CampaignFactory(client=tenant_a.client, name="Spring smile", offer="A free kit")
+    recipient = create_recipient(campaign=campaign, first_name="Ann", last_name="Lee", address1="1 Main St",
+                                 city="Boston", state="MA", postal_code="02108")
+    make_active(campaign)
+    for url in (f"/r/{recipient.redemption_token}", "/r/", "/no-such-page/"):
+        page.goto(url)
+        card = page.locator(".card")
+        assert card.evaluate("card => getComputedStyle(card).backgroundColor") == "rgb(255, 255, 255)", url
+        assert card.evaluate("card => getComputedStyle(card).borderRadius") == "14px", url
+    page.goto(f"/r/{recipient.redemption_token}")
+    assert "Hello Ann" in page.locator("h1").inner_text()
+    shoot(page, "13-purl-landing")
