@@ -144,6 +144,19 @@ def invite_member(*, client, email, role, invited_by, full_name="", request=None
 
 
 @transaction.atomic
+def resend_invitation(*, membership, sent_by, request=None):
+    """Emails the invitation again, with a fresh link: the first one expires, and the stock password-reset
+    form ignores accounts that never chose a password."""
+    locked, _ = _locked_team_membership(sent_by, membership)
+    record_audit(action=AuditAction.UPDATE, obj=locked, client=locked.client, actor=sent_by, request=request,
+                 changes={"email": locked.user.email, "invitation": "resent"})
+    from .tasks import send_team_invitation
+
+    transaction.on_commit(lambda: send_team_invitation.delay(locked.pk, sent_by.pk))
+    return locked
+
+
+@transaction.atomic
 def change_role(*, membership, role, changed_by, request=None):
     locked, other_active_admins = _locked_team_membership(changed_by, membership)
     _check_assignable(changed_by, locked.client, role)

@@ -33,4 +33,5 @@ urlpatterns = [
     path("settings/team/", settings.team, name="team"),
     path("settings/team/<int:membership_id>/role/", settings.member_role, name="member_role"),
     path("settings/team/<int:membership_id>/remove/", settings.member_remove, name="member_remove"),
+    path("settings/team/<int:membership_id>/resend/", settings.member_resend, name="member_resend"),
 ]

@@ -14,7 +14,7 @@ from accounts.access import grantable_roles
 from accounts.choices import CLIENT_ROLES, AuditAction, Capability, Role
 from accounts.exceptions import AccountDeactivated, AlreadyMember, LastClientAdmin, NotATeamMembership, NotPermitted
 from accounts.models import AuditLog, Membership, User
-from accounts.services import change_role, invite_member, remove_member
+from accounts.services import change_role, invite_member, remove_member, resend_invitation
 from accounts.tests.factories import member
 
 pytestmark = pytest.mark.django_db
@@ -66,6 +66,23 @@ def test_inviting_someone_who_has_an_account_adds_them_and_sends_a_sign_in_link(
     [email] = mail.outbox
     assert "/app/login/" in email.body and "password-reset" not in email.body
     assert tenant_a.member.check_password("correct horse battery staple")
+
+
+def test_an_invitation_can_be_sent_again_with_a_fresh_link(tenant_a, tenant_b, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        membership = invite_member(client=tenant_a.client, email="late@example.com", role=Role.CLIENT_MEMBER,
+                                   invited_by=tenant_a.admin)
+    with pytest.raises(NotPermitted):
+        resend_invitation(membership=membership, sent_by=tenant_a.member)
+    with pytest.raises(NotPermitted):
+        resend_invitation(membership=membership, sent_by=tenant_b.admin)
+    assert len(mail.outbox) == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        resend_invitation(membership=membership, sent_by=tenant_a.admin)
+    assert [email.to for email in mail.outbox] == [["late@example.com"], ["late@example.com"]]
+    assert "/app/password-reset/" in mail.outbox[1].body
+    [row] = audit_rows(AuditAction.UPDATE, membership.pk)
+    assert row.changes == {"email": "late@example.com", "invitation": "resent"} and row.actor == tenant_a.admin
 
 
 @pytest.mark.parametrize("who", ["member", "agent"])

@@ -38,6 +38,15 @@ def test_an_admin_invites_someone_who_then_appears_as_invited(signed_in, tenant_
     assert membership_of(User.objects.get(email="nina@example.com"), tenant_a.client).role == Role.CLIENT_MEMBER
     assert [email.to for email in mail.outbox] == [["nina@example.com"]]
 
+    # The link expires after a few days: an admin sends a fresh one (offered only while no password is set).
+    nina = membership_of(User.objects.get(email="nina@example.com"), tenant_a.client)
+    assert page.count("Resend invitation") == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        page = text(client.post(reverse("dashboard:member_resend", args=[nina.pk]), follow=True))
+    assert "We emailed nina@example.com a new invitation link." in page and len(mail.outbox) == 2
+    member_client = signed_in(tenant_a.member)
+    assert member_client.post(reverse("dashboard:member_resend", args=[nina.pk])).status_code == 403
+
 
 @pytest.mark.parametrize("data, message", [
     ({"email": "", "role": "client_member"}, "This field is required."),

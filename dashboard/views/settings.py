@@ -6,7 +6,14 @@ from django.shortcuts import redirect, render
 from accounts.access import grantable_roles
 from accounts.choices import Capability, Role
 from accounts.models import ApiKey, Membership
-from accounts.services import change_role, create_api_key, invite_member, remove_member, revoke_api_key
+from accounts.services import (
+    change_role,
+    create_api_key,
+    invite_member,
+    remove_member,
+    resend_invitation,
+    revoke_api_key,
+)
 from mobul.exceptions import DomainError
 
 from ..caching import revalidated
@@ -125,6 +132,18 @@ def member_remove(request, membership_id):
     messages.success(request, f"{membership.user.email} no longer has access to {membership.client.name}.")
     if membership.user_id == request.user.pk:
         return redirect("dashboard:overview")
+    return redirect("dashboard:team")
+
+
+@dashboard_view(capability=None, methods=("POST",))
+def member_resend(request, membership_id):
+    membership = _team_membership(request, membership_id)
+    try:
+        resend_invitation(membership=membership, sent_by=request.user, request=request)
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"We emailed {membership.user.email} a new invitation link.")
     return redirect("dashboard:team")
 
 
