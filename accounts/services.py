@@ -16,6 +16,7 @@ from .authentication import API_KEY_PREFIX
 from .choices import CLIENT_ROLES, AuditAction, Capability, Role
 from .exceptions import AccountDeactivated, AlreadyMember, LastClientAdmin, NotATeamMembership, NotPermitted
 from .models import ApiKey, AuditLog, Membership, User, hash_api_key
+from .tasks import send_team_invitation
 
 
 def record_audit(*, action, obj=None, object_type=None, object_id="", client=None, client_id=None, changes=None,
@@ -70,7 +71,6 @@ def revoke_api_key(*, api_key, revoked_by=None, request=None):
         record_audit(action=AuditAction.REVOKE, obj=locked, client=locked.client, actor=revoked_by, request=request)
     api_key.revoked_at = locked.revoked_at
     return locked
-
 
 
 # --- Team: who may act for a client, with which role ---------------------------------------------------
@@ -137,8 +137,6 @@ def invite_member(*, client, email, role, invited_by, full_name="", request=None
         raise AlreadyMember(f"{email} is already on the team of {client}.") from None
     record_audit(action=AuditAction.CREATE, obj=membership, client=client, actor=invited_by, request=request,
                  changes={"email": email, "role": role, "account_created": user_created})
-    from .tasks import send_team_invitation  # tasks import this module
-
     transaction.on_commit(lambda: send_team_invitation.delay(membership.pk, invited_by.pk))
     return membership
 
@@ -150,8 +148,6 @@ def resend_invitation(*, membership, sent_by, request=None):
     locked, _ = _locked_team_membership(sent_by, membership)
     record_audit(action=AuditAction.UPDATE, obj=locked, client=locked.client, actor=sent_by, request=request,
                  changes={"email": locked.user.email, "invitation": "resent"})
-    from .tasks import send_team_invitation
-
     transaction.on_commit(lambda: send_team_invitation.delay(locked.pk, sent_by.pk))
     return locked
 
