@@ -1,8 +1,11 @@
-"""OpenAPI generation: the API's one error shape, documented on every operation that can answer with it."""
+"""OpenAPI generation: what every operation shares, stated once (the Idempotency-Key header, the one error
+shape on every status an operation can answer with)."""
 
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
+
+from .idempotency import HEADER, MAX_KEY_LENGTH
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -31,11 +34,13 @@ ERROR_DESCRIPTIONS = {
 }
 
 RETRY_AFTER_HEADER = {
-    "Retry-After": {
-        "schema": {"type": "integer"},
-        "required": True,
-        "description": "Seconds to wait before retrying.",
-    }
+    "Retry-After": {"schema": {"type": "integer"}, "required": True, "description": "Seconds to wait before retrying."},
+}
+# Sent by mobul.middleware.RateLimitHeadersMiddleware on every answer a rate limit counted.
+RATE_LIMIT_HEADERS = {
+    "X-RateLimit-Limit": {"schema": {"type": "integer"}, "description": "Requests allowed per window."},
+    "X-RateLimit-Remaining": {"schema": {"type": "integer"}, "description": "Requests left in this window."},
+    "X-RateLimit-Reset": {"schema": {"type": "integer"}, "description": "Seconds until the window starts again."},
 }
 
 
@@ -58,7 +63,9 @@ class AutoSchema(SpectacularAutoSchema):
                 str(status), {"description": ERROR_DESCRIPTIONS[status], "content": {"application/json": {"schema": error_ref}}}
             )
         if "429" in responses:
-            responses["429"].setdefault("headers", RETRY_AFTER_HEADER)
+            responses["429"].setdefault("headers", {}).update(RETRY_AFTER_HEADER)
+        for response in responses.values():
+            response.setdefault("headers", {}).update(RATE_LIMIT_HEADERS)
         operation["responses"] = dict(sorted(responses.items()))
         return operation
 
@@ -70,9 +77,26 @@ class AutoSchema(SpectacularAutoSchema):
             statuses.add(400)
         if {} not in operation.get("security", [{}]):
             statuses |= {401, 403}
+            if self.method in WRITE_METHODS:
+                statuses.add(503)  # the API rate limit lets writes through only when it can count them
         # DRF's paginators answer a page past the end, or a cursor they did not issue, with 404.
         if "path" in locations or query_names & {"page", "cursor"}:
             statuses.add(404)
         if self.method in WRITE_METHODS:
             statuses.add(409)
         return sorted(statuses)
+
+
+def document_idempotency_key(result, generator, request, public):
+    """Every POST accepts an Idempotency-Key header (see mobul.idempotency)."""
+    parameter = {
+        "in": "header", "name": HEADER, "required": False,
+        "description": "Any unique string (a UUID): a retry with the same key and body gets the first response "
+                       "back instead of doing the work twice. Kept 24 hours; reusing a key for a different "
+                       "request is a 409.",
+        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
+    }
+    for operations in result.get("paths", {}).values():
+        if "post" in operations:
+            operations["post"].setdefault("parameters", []).append(parameter)
+    return result

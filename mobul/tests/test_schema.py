@@ -20,9 +20,10 @@ def _statuses(schema, path, method):
 def test_each_operation_documents_the_errors_it_can_answer_with(schema):
     # Found by the API fuzz test: only the success status was documented, so every error was "undocumented".
     assert _statuses(schema, "/api/v1/campaigns/", "get") == {"200", "400", "401", "403", "404", "429"}
-    assert _statuses(schema, "/api/v1/campaigns/", "post") == {"201", "400", "401", "403", "409", "429"}
+    assert _statuses(schema, "/api/v1/campaigns/", "post") == {"201", "400", "401", "403", "409", "429", "503"}
     assert _statuses(schema, "/api/v1/campaigns/{id}/", "get") == {"200", "401", "403", "404", "429"}
-    assert _statuses(schema, "/api/v1/templates/{id}/", "delete") == {"204", "401", "403", "404", "409", "429"}
+    assert _statuses(schema, "/api/v1/templates/{id}/", "delete") == {"204", "401", "403", "404", "409", "429",
+                                                                       "503"}
     assert _statuses(schema, "/api/v1/me/", "get") == {"200", "401", "403", "429"}
     # Cursor pages answer a cursor they did not issue with 404, as DRF does.
     assert "404" in _statuses(schema, "/api/v1/call-sessions/", "get")
@@ -38,6 +39,13 @@ def test_every_error_response_is_the_one_shape_and_429_says_when_to_retry(schema
         assert response["description"], (path, method, status)
         if status == "429":
             assert response["headers"]["Retry-After"]["required"] is True, (path, method)
+
+
+def test_every_answer_may_carry_the_rate_limit_headers(schema):
+    for item in schema["paths"].values():
+        for operation in item.values():
+            for response in operation["responses"].values():
+                assert {"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"} <= set(response["headers"])
 
 
 def test_the_documented_error_shape_is_what_the_api_answers(schema, key_client, api_client):
