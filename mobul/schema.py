@@ -59,9 +59,8 @@ class AutoSchema(SpectacularAutoSchema):
         error_ref = self.resolve_serializer(ErrorSerializer, "response").ref
         responses = operation["responses"]
         for status in self._error_statuses(operation):
-            responses.setdefault(
-                str(status), {"description": ERROR_DESCRIPTIONS[status], "content": {"application/json": {"schema": error_ref}}}
-            )
+            content = {"application/json": {"schema": error_ref}}
+            responses.setdefault(str(status), {"description": ERROR_DESCRIPTIONS[status], "content": content})
         if "429" in responses:
             responses["429"].setdefault("headers", {}).update(RETRY_AFTER_HEADER)
         for response in responses.values():

@@ -5,9 +5,9 @@ API key. No answer may be a server error, and each one (status code, content typ
 schema documents. Ids in paths are often swapped for real ones, of tenant A and of tenant B, so the requests reach
 real objects and other tenants' objects, not only 404s; so are redemption tokens.
 
-Select it with `-m fuzz`. MOBUL_FUZZ_EXAMPLES sets the fuzzed requests per operation (default 12, seeded, so a run
-repeats the last one); MOBUL_FUZZ_COVERAGE=1 adds schemathesis' coverage phase (boundary values and every wrong
-type of every field: ~3,500 more requests).
+Select it with `-m fuzz`. MOBUL_FUZZ_EXAMPLES sets the fuzzed requests per operation (default 12, from a fixed
+seed: every run sends the same ones); MOBUL_FUZZ_COVERAGE=1 adds schemathesis' coverage phase (boundary values and
+every wrong type of every field: ~3,500 more requests).
 """
 
 import os
@@ -112,7 +112,8 @@ def _api_schema(url, raw_key, seeded):
 
     @schema.hook
     def map_body(context, body):
-        if context.operation.path.endswith("/redeem/") and isinstance(body, dict) and isinstance(body.get("token"), str):
+        is_redemption = context.operation.path.endswith("/redeem/") and isinstance(body, dict)
+        if is_redemption and isinstance(body.get("token"), str):
             tokens = seeded["tokens"]
             index = len(body["token"]) % (len(tokens) + 1)
             if index < len(tokens):
