@@ -65,7 +65,7 @@ def agent_call(request, pk):
                         find_form.add_error("query", "No recipient of this campaign has that phone number or code.")
             elif action == "pick":
                 recipient_id = request.POST.get("recipient", "")
-                if not recipient_id.isdigit():
+                if not (recipient_id.isascii() and recipient_id.isdigit()):
                     return HttpResponseBadRequest("Pick a recipient.")
                 recipient = get_object_or_404(Recipient.objects, pk=recipient_id, campaign_id=session.campaign_id)
                 services.match_recipient(session=session, recipient=recipient, method=MatchMethod.AGENT_PHONE,

@@ -62,7 +62,7 @@ def _status(value):
 
 def _seconds(value):
     value = (value or "").strip()
-    return int(value) if value.isdigit() else None
+    return int(value) if value.isascii() and value.isdigit() else None
 
 
 def _timestamp(value):

@@ -399,3 +399,10 @@ def test_rendered_pages_have_no_inline_code_either(admin_client, world_a):
                 reverse("dashboard:call_log"), reverse("calltracking:agent_calls"), reverse("login"),
                 reverse("dashboard:team")):
         assert not inline_code_in(text(admin_client.get(url))), url
+
+
+@pytest.mark.parametrize("query", [{"days": "²"}, {"days": "7x"}, {"days": "99999999999999999999"}])
+def test_unusual_digits_in_the_trend_period_fall_back_to_the_default(client, tenant_a, query):
+    campaign = Campaign.objects.create(client=tenant_a.client, name="Spring")
+    client.force_login(tenant_a.admin)
+    assert client.get(f"/app/campaigns/{campaign.pk}/", query).status_code == 200

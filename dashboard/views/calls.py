@@ -24,7 +24,7 @@ def call_log(request):
         # The API's filter set does the filtering, so the log and /api/v1/call-sessions/ agree.
         results = CallSessionFilter(form.as_filter_data() if form.is_bound else {}, queryset=calls).qs
         before = request.GET.get("before", "")
-        if before.isdigit():
+        if before.isascii() and before.isdigit():
             anchor = calls.filter(pk=before).values_list("call_started_at", flat=True).first()
             if anchor is not None:
                 results = results.filter(call_started_at__lte=anchor).exclude(call_started_at=anchor, pk__gte=before)

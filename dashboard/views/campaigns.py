@@ -113,8 +113,7 @@ def next_steps(campaign):
 @dashboard_view(capability=None)
 def campaign_detail(request, campaign_id):
     campaign = _campaign(request, campaign_id)
-    days = int(request.GET["days"]) if request.GET.get("days", "").isdigit() else 30
-    days = days if days in TREND_DAYS else 30
+    days = {str(choice): choice for choice in TREND_DAYS}.get(request.GET.get("days", ""), 30)
     end = timezone.localdate()
     start = end - timedelta(days=days - 1)
     analytics = campaign_analytics(campaign=campaign, start=selectors.ALL_TIME_START, end=end)

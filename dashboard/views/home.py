@@ -17,7 +17,7 @@ def overview(request):
 @dashboard_view(capability=None, methods=("POST",))
 def switch_client(request):
     chosen = request.POST.get("client", "")
-    client = clients_for(request.user).filter(pk=chosen).first() if chosen.isdigit() else None
+    client = clients_for(request.user).filter(pk=chosen).first() if chosen.isascii() and chosen.isdigit() else None
     if client is None:
         messages.error(request, "Choose one of your clients.")
     else:
