@@ -128,12 +128,13 @@ DATABASE_POOL_MIN_SIZE = env_int("DATABASE_POOL_MIN_SIZE", 2)
 DATABASE_POOL_MAX_SIZE = env_int("DATABASE_POOL_MAX_SIZE", 10)
 
 
-def database_config(url):
+def database_config(url, pgbouncer=None):
+    """Django's settings for the database at `url`; `pgbouncer` (default DATABASE_PGBOUNCER): behind PgBouncer."""
     config = dj_database_url.parse(url, conn_max_age=0)
     config["ENGINE"] = "django.db.backends.postgresql"
     options = config.setdefault("OPTIONS", {})
     options.setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5))
-    if DATABASE_PGBOUNCER:
+    if DATABASE_PGBOUNCER if pgbouncer is None else pgbouncer:
         config["DISABLE_SERVER_SIDE_CURSORS"] = True
     else:
         options["pool"] = {
@@ -145,6 +146,13 @@ def database_config(url):
 
 
 DATABASES = {"default": database_config(DATABASE_URL)}
+# A streaming replica of the primary: list endpoints, analytics and dashboards read from it (mobul/replicas.py).
+DATABASE_REPLICA_URL = env("DATABASE_REPLICA_URL")
+if DATABASE_REPLICA_URL:
+    # Under the test runner the replica alias is the primary's test database, not a second one.
+    DATABASES["replica"] = database_config(DATABASE_REPLICA_URL) | {"TEST": {"MIRROR": "default"}}
+    DATABASE_ROUTERS = ["mobul.replicas.PrimaryReplicaRouter"]
+    MIDDLEWARE.insert(1, "mobul.replicas.ReplicaRequestMiddleware")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, Celery broker -----------------------------------------------------------

@@ -14,6 +14,7 @@ from accounts.permissions import IsTenantActor
 from campaigns.models import Campaign
 from mobul.api import CursorPagination
 from mobul.exceptions import DomainError
+from mobul.replicas import ReplicaReadsMixin
 
 from ..ingest import ingest_events
 from ..models import Event
@@ -82,9 +83,10 @@ def _day(params, name, default):
     return day
 
 
-class EventsView(GenericAPIView):
+class EventsView(ReplicaReadsMixin, GenericAPIView):
     """Events: list a time range (newest first), or send a batch of up to 1,000."""
 
+    replica_actions = frozenset({"get"})
     permission_classes = [IsTenantActor]
     pagination_class = EventCursorPagination
     serializer_class = EventSerializer
@@ -134,9 +136,10 @@ class EventsView(GenericAPIView):
         )
 
 
-class CampaignAnalyticsView(GenericAPIView):
+class CampaignAnalyticsView(ReplicaReadsMixin, GenericAPIView):
     """A campaign's funnel, daily series per event type, and cost per response, from the daily rollups."""
 
+    replica_actions = frozenset({"get"})
     permission_classes = [IsTenantActor]
     queryset = Campaign.objects.none()  # for the schema generator; requests scope their own
 
