@@ -246,9 +246,9 @@ def redeem_floor(tokens):
 
 
 def queued_tasks(broker):
-    """Task name → how many of its messages wait in the benchmark's broker."""
-    queue = deliver_gift_card.app.conf.task_default_queue
-    return Counter(json.loads(message)["headers"]["task"] for message in broker.lrange(queue, 0, -1))
+    """Task name → how many of its messages wait in the benchmark's broker, in all of its queues."""
+    return Counter(json.loads(message)["headers"]["task"] for queue in settings.CELERY_QUEUE_NAMES
+                   for message in broker.lrange(queue, 0, -1))
 
 
 def publish_deliveries(count):

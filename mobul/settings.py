@@ -14,6 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -184,7 +185,33 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
+# A worker process reserves one task beyond the one it runs: a long import never sits on short tasks it holds.
 CELERY_WORKER_PREFETCH_MULTIPLIER = env_int("CELERY_WORKER_PREFETCH_MULTIPLIER", 1)
+# Queues by kind of work, so a million-row import never delays a gift-card SMS. A worker started without -Q
+# consumes them all (development, tests); production runs one worker group per line of Procfile.dev /
+# docker-compose.yml. Unrouted tasks go to "default".
+CELERY_QUEUE_NAMES = ("delivery", "webhooks", "monitoring", "default", "imports", "retention")
+CELERY_TASK_QUEUES = [Queue(name) for name in CELERY_QUEUE_NAMES]
+CELERY_TASK_DEFAULT_QUEUE = "default"
+# Exact names first, then glob patterns in order (Celery's MapRoute). The ops app's retention and monitoring
+# jobs are routed by name: call them ops.tasks.retention_<what> and ops.tasks.monitor_<what>.
+CELERY_TASK_ROUTES = {
+    # Bulk data jobs: minutes each.
+    "campaigns.tasks.process_import": {"queue": "imports"},
+    "campaigns.tasks.record_mailing": {"queue": "imports"},
+    "giftcards.tasks.process_card_import": {"queue": "imports"},
+    # Messages a person is waiting for.
+    "giftcards.tasks.deliver_gift_card": {"queue": "delivery"},
+    "giftcards.tasks.notify_low_stock": {"queue": "delivery"},
+    # Follow-up work of provider webhooks.
+    "calltracking.tasks.download_recording": {"queue": "webhooks"},
+    # Partition upkeep and retention (drops, archiving): nightly.
+    "analytics.tasks.maintain_partitions": {"queue": "retention"},
+    "ops.tasks.retention_*": {"queue": "retention"},
+    # Checks and alerts.
+    "giftcards.tasks.check_pool_level_later": {"queue": "monitoring"},
+    "ops.tasks.monitor_*": {"queue": "monitoring"},
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Built in code; django-celery-beat copies it into the database where staff can edit it.
