@@ -127,7 +127,21 @@ def peak_memory_mb():
     raise RuntimeError("VmHWM missing from /proc/self/status")
 
 
-def write_results(name, figures):
+def report_row(measurement, figure, unit, *, floor=None, floor_name="", ratio=None, goal="", passed=None):
+    """One line of the project's report (`python -m bench`): a figure, the floor it is measured against, the ratio.
+
+    `floor_name` says what the floor is (raw COPY, raw SQL, the trivial endpoint, ...); `ratio` is the one the
+    goal is stated in (figure / floor, or floor / figure for times: `goal` says which, e.g. "time ≤ 1.5 × COPY");
+    `passed` is None for a figure without a goal.
+    """
+    return {"measurement": measurement, "figure": figure, "unit": unit, "floor": floor, "floor_name": floor_name,
+            "ratio": ratio, "goal": goal, "passed": passed}
+
+
+def write_results(name, figures, rows=None):
+    """bench/results/<name>.json; `rows` (report_row dicts) are what the benchmark contributes to the report."""
+    if rows is not None:
+        figures = {**figures, "report_rows": rows}
     RESULTS_DIR.mkdir(exist_ok=True)
     path = RESULTS_DIR / f"{name}.json"
     path.write_text(json.dumps(figures, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -388,6 +388,8 @@ TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
 # Refresh an API key's last_used_at at most this often, so authentication is not a write per request.
 API_KEY_LAST_USED_RESOLUTION_SECONDS = env_int("API_KEY_LAST_USED_RESOLUTION_SECONDS", 60)
 HEALTH_CHECK_TIMEOUT_SECONDS = env_int("HEALTH_CHECK_TIMEOUT_SECONDS", 2)
+# A constant-answer view at /bench/constant/: the framework's ceiling in the HTTP load benchmark. Never in production.
+BENCH_TRIVIAL_ENDPOINT = env_bool("BENCH_TRIVIAL_ENDPOINT", False) and not PRODUCTION
 DEMO_PASSWORD = env("DEMO_PASSWORD", "mobul-demo-2026")
 # Region assumed for phone numbers written without a country code.
 DEFAULT_PHONE_REGION = env("DEFAULT_PHONE_REGION", "US")
