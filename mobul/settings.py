@@ -137,6 +137,8 @@ def database_config(url, pgbouncer=None):
     options.setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5))
     if DATABASE_PGBOUNCER if pgbouncer is None else pgbouncer:
         config["DISABLE_SERVER_SIDE_CURSORS"] = True
+        # A prepared statement lives in one server session, which transaction pooling does not keep.
+        options["prepare_threshold"] = None
     else:
         options["pool"] = {
             "min_size": DATABASE_POOL_MIN_SIZE,

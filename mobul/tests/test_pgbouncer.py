@@ -48,6 +48,8 @@ def test_main_flows_through_pgbouncer_in_transaction_mode(pgbouncer, key_client,
     assert pgbouncer.show("CONFIG") and {row["key"]: row["value"] for row in pgbouncer.show("CONFIG")}[
         "pool_mode"] == "transaction"
     assert "pool" not in connection.settings_dict["OPTIONS"] and connection.settings_dict["DISABLE_SERVER_SIDE_CURSORS"]
+    connection.ensure_connection()
+    assert connection.connection.prepare_threshold is None
 
     template = _ok(key_client.post("/api/v1/templates/", {"name": "Card", "size": "4x6",
                                                           "front_html": "Hi {{ first_name }}"}), 201)
