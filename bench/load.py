@@ -5,9 +5,10 @@ gunicorn serves the app on localhost (gthread workers, as deployed) and wrk driv
 - `constant`: /bench/constant/, a view answering a constant through the whole middleware stack: the floor, what
   this stack can serve on this machine at all (enabled by BENCH_TRIVIAL_ENDPOINT, never in production);
 - `template`: GET /api/v1/templates/<id>/ with an API key, over --templates templates, every other read
-  revalidating with its ETag (304); the cache is emptied before each run, so each run pays its own misses;
+  revalidating with its ETag (304); the hit ratio counts from a cold cache over the whole measurement;
 - `purl`: GET /r/<token>, the recipient's page, which records a visit event;
 - `redeem`: POST /api/v1/redeem/, each request a different recipient claiming a card (a repeat would only read).
+Each endpoint is first warmed up (--warmup seconds, not counted: gunicorn's threads open their connections).
 Endpoints alternate within each round and rounds repeat (--repeat), so noise hits all alike; medians are reported.
 
 Goals: redemption p95 < 200 ms at 32 concurrent clients, and at least 0.5 × the constant endpoint's throughput
@@ -41,9 +42,9 @@ import redis
 
 from bench import common
 
-# Redis database 13 is this benchmark's cache; it publishes into the gift-card benchmark's broker database (the
-# suite runs one benchmark at a time) and removes only its queues from it.
-CACHE_DB, BROKER_DB = 13, 10
+# Redis database 13 is this benchmark's cache and broker (cache keys are prefixed, queues are not); the queues
+# the redemptions fill are removed after the run, since no worker reads them.
+CACHE_DB = BROKER_DB = 13
 LIMITS = {"RATELIMIT_REDEMPTION": "100000000/m", "RATELIMIT_API": "100000000/m"}
 os.environ.update(LIMITS, BENCH_TRIVIAL_ENDPOINT="true")
 common.setup_django("mobul_bench_load", redis_db=CACHE_DB, broker_db=BROKER_DB)
@@ -194,57 +195,60 @@ def wrk(server, endpoint, clients, seconds, tokens_file, offset, template_args):
     return figures
 
 
-def measure(server, raw_key, template_ids, tokens, tokens_file, levels, seconds, repeat):
+def measure(server, raw_key, template_ids, tokens_file, token_count, levels, seconds, repeat, warmup):
     runs = {endpoint: {clients: [] for clients in levels} for endpoint in ENDPOINTS}
     offsets = {"purl": 0, "redeem": 0}
     template_args = [raw_key, *etags(server, raw_key, template_ids)]
+
+    def one_run(endpoint, clients, length):
+        figures = wrk(server, endpoint, clients, length, tokens_file, offsets.get(endpoint, 0), template_args)
+        if endpoint in offsets:
+            offsets[endpoint] += figures["tokens_used"]
+        return figures
+
+    # Every process and thread of gunicorn opens its connections (database, Redis, broker) before timing starts.
+    for endpoint in ENDPOINTS:
+        one_run(endpoint, max(levels), warmup)
+    # From a cold template cache, misses counted over the whole measurement: the first read of each template, and
+    # every read after its cached copy expired (5 minutes).
+    cache.delete_many([MailTemplate.cache_key(pk) for pk in template_ids])
+    cache.set(TEMPLATE_CACHE_MISSES_KEY, 0, timeout=None)
     for round_number in range(1, repeat + 1):
         for clients in levels:
             for endpoint in ENDPOINTS:
-                if endpoint == "template":
-                    cache.delete_many([MailTemplate.cache_key(pk) for pk in template_ids])
-                    cache.set(TEMPLATE_CACHE_MISSES_KEY, 0, timeout=None)
-                offset = offsets.get(endpoint, 0)
-                figures = wrk(server, endpoint, clients, seconds, tokens_file, offset, template_args)
-                if endpoint in offsets:
-                    offsets[endpoint] += figures["tokens_used"]
-                if endpoint == "template":
-                    figures["misses"] = int(cache.get(TEMPLATE_CACHE_MISSES_KEY))
-                    figures["hit_ratio"] = 1 - figures["misses"] / figures["requests"]
+                figures = one_run(endpoint, clients, seconds)
                 runs[endpoint][clients].append(figures)
                 print(f"Round {round_number}/{repeat}, {clients:>3} clients, {endpoint:9}: {figures['rps']:8,.0f}/s, "
                       f"p50 {figures['p50_us'] / 1000:6.1f} ms, p95 {figures['p95_us'] / 1000:6.1f} ms, "
                       f"p99 {figures['p99_us'] / 1000:6.1f} ms; load average {os.getloadavg()[0]:.1f}")
-            # PURL views reuse tokens from the start: a page may be seen again, a card is claimed once.
-            offsets["purl"] = 0 if offsets["purl"] > len(tokens) // 2 else offsets["purl"]
-    return runs
+            # A PURL page may be seen again (a card is claimed once): its tokens start over when half are used.
+            offsets["purl"] = 0 if offsets["purl"] > token_count // 2 else offsets["purl"]
+    template_reads = sum(run["requests"] for by_level in runs["template"].values() for run in by_level)
+    misses = int(cache.get(TEMPLATE_CACHE_MISSES_KEY))
+    return runs, {"reads": template_reads, "misses": misses, "hit_ratio": 1 - misses / template_reads}
 
 
-def summarize(runs, levels):
-    table = {}
-    for endpoint, by_level in runs.items():
-        table[endpoint] = {}
-        for clients, figures in by_level.items():
-            table[endpoint][clients] = {
-                name: statistics.median(run[name] for run in figures)
-                for name in ("rps", "p50_us", "p95_us", "p99_us") + (("hit_ratio",) if endpoint == "template" else ())
-            }
+def summarize(runs, cache_figures, levels):
+    table = {endpoint: {clients: {name: statistics.median(run[name] for run in figures)
+                                  for name in ("rps", "p50_us", "p95_us", "p99_us")}
+                        for clients, figures in by_level.items()}
+             for endpoint, by_level in runs.items()}
     at = GOAL_CLIENTS if GOAL_CLIENTS in levels else max(levels)
     redeem, constant = table["redeem"][at], table["constant"][at]
-    hit_ratio = min(row["hit_ratio"] for row in table["template"].values())
+    hit_ratio = cache_figures["hit_ratio"]
     goals = [
         {"goal": f"redemption p95 < {GOAL_P95_MS} ms at {at} clients", "measured": f"{redeem['p95_us'] / 1000:.0f} ms",
          "passed": redeem["p95_us"] / 1000 < GOAL_P95_MS},
         {"goal": f"redemption ≥ {GOAL_VS_CONSTANT} × the constant endpoint's requests/s at {at} clients",
          "measured": f"{redeem['rps'] / constant['rps']:.2f} ×", "passed": redeem["rps"] / constant["rps"] >=
          GOAL_VS_CONSTANT},
-        {"goal": f"template cache hit ratio > {GOAL_HIT_RATIO:.0%} (lowest of the levels)",
-         "measured": f"{hit_ratio:.2%}", "passed": hit_ratio > GOAL_HIT_RATIO},
+        {"goal": f"template cache hit ratio > {GOAL_HIT_RATIO:.0%}", "measured": f"{hit_ratio:.2%}",
+         "passed": hit_ratio > GOAL_HIT_RATIO},
     ]
     return table, at, goals
 
 
-def report_rows(table, at, goals):
+def report_rows(table, cache_figures, at, goals):
     rows = []
     for endpoint in ("redeem", "purl", "template"):
         for clients, row in table[endpoint].items():
@@ -259,9 +263,9 @@ def report_rows(table, at, goals):
     redeem = table["redeem"][at]
     rows.append(common.report_row(f"HTTP redeem, {at} clients: p95", round(redeem["p95_us"] / 1000, 1), "ms",
                                   goal=f"< {GOAL_P95_MS} ms", passed=goals[0]["passed"]))
-    rows.append(common.report_row("HTTP template cache hit ratio (lowest level)",
-                                  round(min(row["hit_ratio"] for row in table["template"].values()), 4), "",
-                                  goal=f"> {GOAL_HIT_RATIO}", passed=goals[2]["passed"]))
+    rows.append(common.report_row(f"HTTP template cache hit ratio over {cache_figures['reads']:,} reads",
+                                  round(cache_figures["hit_ratio"], 4), "", goal=f"> {GOAL_HIT_RATIO}",
+                                  passed=goals[2]["passed"]))
     return rows
 
 
@@ -275,6 +279,8 @@ def report(figures):
             ratio = row["rps"] / table["constant"][clients]["rps"]
             print(f"{endpoint:10}{clients:>8}{row['rps']:>10,.0f}{row['p50_us'] / 1000:>9.1f}"
                   f"{row['p95_us'] / 1000:>9.1f}{row['p99_us'] / 1000:>9.1f}{ratio:>12.2f}×")
+    cache_figures = figures["template_cache"]
+    print(f"\nTemplate reads {cache_figures['reads']:,}, cache misses {cache_figures['misses']:,}")
     print(f"\n{'goal':70}{'measured':>10}  result")
     for goal in figures["goals"]:
         print(f"{goal['goal']:70}{goal['measured']:>10}  {'PASS' if goal['passed'] else 'FAIL'}")
@@ -287,6 +293,7 @@ def main():
     parser.add_argument("--levels", default="1,8,32,64", help="concurrent clients, comma-separated")
     parser.add_argument("--seconds", type=int, default=10, help="length of each run")
     parser.add_argument("--repeat", type=int, default=3, help="rounds; medians are reported")
+    parser.add_argument("--warmup", type=int, default=3, help="seconds of each endpoint before timing, not counted")
     parser.add_argument("--recipients", type=int, default=60_000, help="recipients, and cards, in the campaign")
     parser.add_argument("--templates", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 2), help="gunicorn processes")
@@ -307,19 +314,20 @@ def main():
         tokens_file.write_text("\n".join(tokens) + "\n")
         server = Server(args.workers, args.threads)
         try:
-            runs = measure(server, raw_key, template_ids, tokens, tokens_file, levels, args.seconds, args.repeat)
+            runs, cache_figures = measure(server, raw_key, template_ids, tokens_file, len(tokens), levels,
+                                          args.seconds, args.repeat, args.warmup)
         finally:
             server.stop()
     broker.delete(*settings.CELERY_QUEUE_NAMES)  # what the redemptions queued: no worker reads this broker database
-    table, at, goals = summarize(runs, levels)
+    table, at, goals = summarize(runs, cache_figures, levels)
     common.empty_tables(*TABLES)  # leaves the benchmark database small
     figures = {"levels": levels, "seconds": args.seconds, "repeat": args.repeat, "recipients": args.recipients,
                "templates": args.templates, "workers": args.workers, "threads": args.threads, "limits": LIMITS,
-               "runs": runs, "table": table, "goals": goals, "database": connection.settings_dict["NAME"],
+               "runs": runs, "table": table, "template_cache": cache_figures, "goals": goals, "database": connection.settings_dict["NAME"],
                "cpus": os.cpu_count(), "finished_at": timezone.now().isoformat(timespec="seconds"),
                "total_seconds": time.perf_counter() - started}
     report(figures)
-    path = common.write_results("load", figures, rows=report_rows(table, at, goals))
+    path = common.write_results("load", figures, rows=report_rows(table, cache_figures, at, goals))
     print(f"\nThe whole benchmark took {figures['total_seconds'] / 60:.1f} min. Figures: {path}")
 
 

@@ -69,8 +69,7 @@ class MailTemplateViewSet(TenantScopedViewSetMixin, viewsets.ModelViewSet):
         entry = cache.get(key)
         if entry is None:
             # Misses only are counted, so a hit costs nothing more: hit ratio = 1 - misses / reads.
-            cache.add(TEMPLATE_CACHE_MISSES_KEY, 0, timeout=None)
-            cache.incr(TEMPLATE_CACHE_MISSES_KEY)
+            cache.incr(TEMPLATE_CACHE_MISSES_KEY, ignore_key_check=True)  # one INCR, which creates the key
             template = get_object_or_404(MailTemplate, pk=pk)
             data = self.get_serializer(template).data
             body = json.dumps(data, sort_keys=True, default=str)
