@@ -151,6 +151,8 @@ def database_config(url, pgbouncer=None):
 DATABASES = {"default": database_config(DATABASE_URL)}
 # A streaming replica of the primary: list endpoints, analytics and dashboards read from it (mobul/replicas.py).
 DATABASE_REPLICA_URL = env("DATABASE_REPLICA_URL")
+# After a caller's write, its reads stay on the primary this long: longer than the replica's usual lag.
+DATABASE_REPLICA_STICKY_SECONDS = env_int("DATABASE_REPLICA_STICKY_SECONDS", 5)
 if DATABASE_REPLICA_URL:
     # Under the test runner the replica alias is the primary's test database, not a second one.
     DATABASES["replica"] = database_config(DATABASE_REPLICA_URL) | {"TEST": {"MIRROR": "default"}}

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import psycopg
 import pytest
@@ -29,6 +30,7 @@ from mobul.urls import urlpatterns as mobul_urlpatterns
 from .servers import Cluster, catch_up, django_databases, postgres_binaries_missing
 
 DATABASE = "mobul"
+STICKY_SECONDS = 1
 ROUTING = {
     "DATABASE_ROUTERS": ["mobul.replicas.PrimaryReplicaRouter"],
     "MIDDLEWARE": [MIDDLEWARE[0], "mobul.replicas.ReplicaRequestMiddleware", *MIDDLEWARE[1:]],
@@ -55,7 +57,7 @@ def write_then_read(request):
 
 def read_in_transaction(request):
     client_id = int(request.GET["client"])
-    allow_replica_reads()
+    allow_replica_reads(request)
     outside = _names(client_id)
     with transaction.atomic():
         inside = _names(client_id)
@@ -92,7 +94,7 @@ def routed(clusters, django_db_blocker):
     databases = {"default": database_config(primary.url(DATABASE)), REPLICA: database_config(replica.url(DATABASE))}
     # Each test makes a client of its own, so rows left by an earlier test are never in its answers.
     with (django_db_blocker.unblock(), django_databases(databases),
-          override_settings(**ROUTING, ROOT_URLCONF=__name__)):
+          override_settings(**ROUTING, ROOT_URLCONF=__name__, DATABASE_REPLICA_STICKY_SECONDS=STICKY_SECONDS)):
         yield primary.url(DATABASE), replica.url(DATABASE)
 
 
@@ -108,15 +110,22 @@ def paused(routed):
         standby.execute("SELECT pg_wal_replay_resume()")
 
 
-@pytest.fixture
-def tenant(routed):
-    client = ClientFactory(organization=OrganizationFactory())
+def _api_client(client):
     _, raw_key = api_key_for(client)
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
-    # The key's first use records it (a write): done now, so the measured requests only read.
+    # The key's first use records it (a write): done now, and its caller's stickiness waited out, so the
+    # measured requests only read.
     assert api.get("/api/v1/campaigns/").status_code == 200
+    return api
+
+
+@pytest.fixture
+def tenant(routed):
+    client = ClientFactory(organization=OrganizationFactory())
+    api = _api_client(client)
     Campaign.objects.create(client=client, name="replicated")
+    time.sleep(STICKY_SECONDS + 0.1)
     return client, api
 
 
@@ -141,12 +150,18 @@ def test_list_endpoints_read_from_the_replica(tenant, paused):
     assert _names(client.pk) == ["paused", "replicated"]
 
 
-def test_a_detail_read_and_writes_go_to_the_primary(tenant, paused):
+def test_a_caller_that_wrote_reads_from_the_primary_for_a_moment(tenant, paused):
     client, api = tenant
+    other_caller = _api_client(client)
+    time.sleep(STICKY_SECONDS + 0.1)
     created = api.post("/api/v1/campaigns/", {"name": "created through the API", "client": client.pk})
     assert created.status_code == 201, created.content
     detail = api.get(f"/api/v1/campaigns/{created.json()['id']}/")
     assert detail.status_code == 200 and detail.json()["name"] == "created through the API"
+    # The writer lists what it created; another caller reads the (paused) replica.
+    assert _campaign_names(api) == ["created through the API", "replicated"]
+    assert _campaign_names(other_caller) == ["replicated"]
+    time.sleep(STICKY_SECONDS + 0.1)
     assert _campaign_names(api) == ["replicated"]
 
 
