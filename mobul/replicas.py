@@ -86,8 +86,10 @@ class ReplicaReadsMixin:
 
 def _mark_writes(execute, sql, params, many, context):
     state = _request_state.get()
-    if state is not None and not state.wrote and not sql.lstrip()[:7].upper().startswith(READ_ONLY_PREFIXES):
-        state.wrote = True
+    if state is not None and not state.wrote:
+        # A composed statement (psycopg.sql) is not inspected: counted as a write, the safe side.
+        read_only = isinstance(sql, str) and sql.lstrip()[:7].upper().startswith(READ_ONLY_PREFIXES)
+        state.wrote = not read_only
     return execute(sql, params, many, context)
 
 
