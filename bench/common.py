@@ -1,7 +1,9 @@
 """What every benchmark needs: its own database, a scratch folder, comparable measurements, a results file.
 
 Benchmarks empty tables between measurements, so each runs against a database of its own (`mobul_bench`,
-`mobul_bench_events`, ... on the local server, or BENCH_DATABASE_URL), never the development database.
+`mobul_bench_events`, ... on the local server, or BENCH_DATABASE_URL), never the development database. On a server
+shared with other people's runs, BENCH_DATABASE_SUFFIX (e.g. `_alice`) gives every benchmark database a name of
+your own, so two runs never empty each other's tables.
 """
 
 import json
@@ -32,6 +34,7 @@ def setup_django(database="mobul_bench", redis_db=None, broker_db=None):
     database's too, so in the shared cache their cached analytics would mix. One that queues Celery tasks names
     a broker database of its own too: in the development broker, the development worker would run them.
     """
+    database += os.environ.get("BENCH_DATABASE_SUFFIX", "")
     os.environ["DATABASE_URL"] = os.environ.get("BENCH_DATABASE_URL", f"{DEFAULT_SERVER_URL}/{database}")
     redis_url = urlsplit(os.environ.get("REDIS_URL", DEFAULT_REDIS_URL))
     if redis_db is not None:

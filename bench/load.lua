@@ -53,12 +53,16 @@ end
 function response(status, headers, body)
   local name = "s" .. status
   statuses[name] = (statuses[name] or 0) + 1
+  if status >= 400 and not failure then
+    failure = status .. " " .. body:sub(1, 300):gsub('[%c"\\]', " ")
+  end
 end
 
 function done(summary, latency, requests)
-  local merged, most_sent = {}, 0
+  local merged, most_sent, failure = {}, 0, ""
   for _, thread in ipairs(threads) do
     most_sent = math.max(most_sent, thread:get("sent"))
+    failure = thread:get("failure") or failure
     for name, count in pairs(thread:get("statuses")) do merged[name] = (merged[name] or 0) + count end
   end
   local parts = {}
@@ -66,7 +70,8 @@ function done(summary, latency, requests)
   local errors = summary.errors
   io.write(string.format(
     'BENCH_JSON {"requests": %d, "duration_us": %d, "p50_us": %d, "p95_us": %d, "p99_us": %d, "mean_us": %.1f, ' ..
-    '"most_sent_by_a_thread": %d, "socket_errors": %d, "statuses": {%s}}\n',
+    '"most_sent_by_a_thread": %d, "socket_errors": %d, "statuses": {%s}, "first_failure": "%s"}\n',
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(95), latency:percentile(99),
-    latency.mean, most_sent, errors.connect + errors.read + errors.write + errors.timeout, table.concat(parts, ", ")))
+    latency.mean, most_sent, errors.connect + errors.read + errors.write + errors.timeout, table.concat(parts, ", "),
+    failure))
 end

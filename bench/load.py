@@ -42,9 +42,9 @@ import redis
 
 from bench import common
 
-# Redis database 13 is this benchmark's cache and broker (cache keys are prefixed, queues are not); the queues
+# Redis database 6 is this benchmark's cache and broker (cache keys are prefixed, queues are not); the queues
 # the redemptions fill are removed after the run, since no worker reads them.
-CACHE_DB = BROKER_DB = 13
+CACHE_DB = BROKER_DB = 6
 LIMITS = {"RATELIMIT_REDEMPTION": "100000000/m", "RATELIMIT_API": "100000000/m"}
 os.environ.update(LIMITS, BENCH_TRIVIAL_ENDPOINT="true")
 common.setup_django("mobul_bench_load", redis_db=CACHE_DB, broker_db=BROKER_DB)
@@ -188,7 +188,8 @@ def wrk(server, endpoint, clients, seconds, tokens_file, offset, template_args):
                   if int(status) not in EXPECTED_STATUS[endpoint]}
     if unexpected or figures["socket_errors"]:
         raise SystemExit(f"{endpoint} at {clients} clients answered {unexpected} and had "
-                         f"{figures['socket_errors']} socket errors: the run does not count.")
+                         f"{figures['socket_errors']} socket errors: the run does not count. "
+                         f"First failure: {figures['first_failure']}")
     # Tokens used: every thread took its own stride of them.
     figures["tokens_used"] = figures["most_sent_by_a_thread"] * threads
     figures["rps"] = figures["requests"] / (figures["duration_us"] / 1e6)
