@@ -41,9 +41,12 @@ def as_server_user(command):
     return ["runuser", "-u", SERVER_USER, "--", *command] if os.geteuid() == 0 else command
 
 
-def run(command, **kwargs):
-    return subprocess.run(as_server_user([str(part) for part in command]), check=True, capture_output=True,
-                          text=True, timeout=120, **kwargs)
+def run(command):
+    result = subprocess.run(as_server_user([str(part) for part in command]), capture_output=True, text=True,
+                            timeout=120)
+    if result.returncode:
+        raise RuntimeError(f"{' '.join(map(str, command))} exited with {result.returncode}:\n{result.stderr}")
+    return result
 
 
 def server_folder(prefix):
@@ -115,8 +118,10 @@ class Cluster:
         """Database `name` on this cluster, migrated by manage.py as a deployment would."""
         run([POSTGRES_BIN / "createdb", "-h", "127.0.0.1", "-p", self.port, "-U", SERVER_USER, name])
         environment = {**os.environ, "DATABASE_URL": self.url(name), "DJANGO_SETTINGS_MODULE": "mobul.settings"}
-        subprocess.run([sys.executable, str(PROJECT_DIR / "manage.py"), "migrate", "--no-input", "-v", "0"],
-                       check=True, capture_output=True, timeout=300, env=environment)
+        result = subprocess.run([sys.executable, str(PROJECT_DIR / "manage.py"), "migrate", "--no-input", "-v", "0"],
+                                capture_output=True, text=True, timeout=300, env=environment)
+        if result.returncode:
+            raise RuntimeError(f"migrate on the throwaway primary failed:\n{result.stderr}")
 
 
 def catch_up(primary_url, replica_url):
