@@ -12,8 +12,8 @@ from .choices import AuditAction
 from .models import ApiKey, AuditLog, hash_api_key
 
 
-def record_audit(*, action, obj=None, object_type=None, object_id="", client=None, changes=None, actor=None,
-                 api_key=None, ip=None, request=None):
+def record_audit(*, action, obj=None, object_type=None, object_id="", client=None, client_id=None, changes=None,
+                 actor=None, api_key=None, ip=None, request=None):
     """Appends one audit row. Given a request, the actor, API key and IP come from it."""
     if request is not None:
         user, key = request_actor(request)
@@ -22,14 +22,16 @@ def record_audit(*, action, obj=None, object_type=None, object_id="", client=Non
     if obj is not None:
         object_type = object_type or obj._meta.label
         object_id = object_id or str(obj.pk)
-    if client is None and api_key is not None:
-        client = api_key.client
+    if client is not None:
+        client_id = client.pk
+    elif client_id is None and api_key is not None:
+        client_id = api_key.client_id
     return AuditLog.objects.create(
         action=action,
         object_type=object_type or "",
         object_id=object_id,
         object_repr=str(obj)[:200] if obj is not None else "",
-        client=client,
+        client_id=client_id,
         changes=changes or {},
         actor=actor,
         api_key=api_key,

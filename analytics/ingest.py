@@ -1,5 +1,8 @@
 """Batches of events from integrators: validated item by item, written with COPY, counted once.
 
+The events are readable as soon as the request returns; the rollups count them a moment later (see
+rollups.queue_rollups), so a request pays for the COPY and not for the rollup upserts.
+
 Each item is checked on its own and a bad one is reported by index without failing the others. An item
 may carry an idempotency key: a retried batch re-sends the same keys and those items are reported as
 duplicates instead of being counted again.
@@ -7,11 +10,10 @@ duplicates instead of being counted again.
 
 import json
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import connection, transaction
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from campaigns.models import Campaign
 from mobul.exceptions import DomainError
@@ -19,7 +21,7 @@ from mobul.exceptions import DomainError
 from .choices import EventSource
 from .exceptions import InvalidEventSource, InvalidEventType
 from .partitions import list_partitions
-from .rollups import bump_campaign_version, rollup_sql
+from .rollups import queue_rollups
 from .services import validate_event_type, validate_source
 
 MAX_BATCH = 1000
@@ -28,13 +30,15 @@ MAX_KEY_LENGTH = 100
 # Clocks differ a little; an event stamped a few minutes ahead of ours is still believable.
 FUTURE_TOLERANCE = timedelta(minutes=5)
 COPY_SQL = "COPY events (created_at, campaign_id, recipient_id, event_type, source, payload) FROM STDIN"
-ROLLUP_SQL = rollup_sql(
-    "batch (created_at, campaign_id, recipient_id, event_type) AS ("
-    "SELECT * FROM unnest(%s::timestamptz[], %s::bigint[], %s::bigint[], %s::varchar[]))"
-)
+# Lists go to the server as one JSON text each: psycopg's array adapter costs more in Python than the
+# statement does in PostgreSQL.
 CLAIM_KEYS_SQL = (
-    "INSERT INTO event_ingest_keys (client_id, key) SELECT %s, unnest(%s::varchar[])"
+    "INSERT INTO event_ingest_keys (client_id, key) SELECT %s, jsonb_array_elements_text(%s::jsonb)"
     " ON CONFLICT DO NOTHING RETURNING key"
+)
+RECIPIENTS_SQL = (
+    "SELECT id, campaign_id FROM recipients"
+    " WHERE id = ANY(ARRAY(SELECT jsonb_array_elements_text(%s::jsonb))::bigint[])"
 )
 
 
@@ -69,7 +73,7 @@ def _parse_time(value, now, window):
     if value is None:
         return now
     try:
-        moment = parse_datetime(value) if isinstance(value, str) else None
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
     except ValueError:
         moment = None
     if moment is None or moment.tzinfo is None:
@@ -127,9 +131,8 @@ def ingest_events(*, client, items):
         Campaign.objects.filter(client=client, pk__in=_referenced_ids(items, "campaign")).values_list("pk", flat=True)
     )
     with connection.cursor() as cursor:
-        # One array parameter instead of a placeholder per id: a third of the planning time for 1,000 ids.
-        cursor.execute("SELECT id, campaign_id FROM recipients WHERE id = ANY(%s)",
-                       [sorted(_referenced_ids(items, "recipient"))])
+        # One parameter instead of a placeholder per id: a third of the planning time for 1,000 ids.
+        cursor.execute(RECIPIENTS_SQL, [json.dumps(sorted(_referenced_ids(items, "recipient")))])
         recipients = dict(cursor.fetchall())
     now, window = timezone.now(), _partition_window()
     result, rows, keys = IngestResult(), [], []
@@ -144,7 +147,7 @@ def ingest_events(*, client, items):
     with transaction.atomic(), connection.cursor() as cursor:
         wanted = {key for key in keys if key is not None}
         if wanted:
-            cursor.execute(CLAIM_KEYS_SQL, [client.pk, sorted(wanted)])
+            cursor.execute(CLAIM_KEYS_SQL, [client.pk, json.dumps(sorted(wanted))])
             fresh = {row[0] for row in cursor.fetchall()}
         else:
             fresh = set()
@@ -160,9 +163,6 @@ def ingest_events(*, client, items):
             with connection.wrap_database_errors, cursor.cursor.copy(COPY_SQL) as copy:
                 for row in stored:
                     copy.write_row(row)
-            columns = list(zip(*stored))
-            cursor.execute(ROLLUP_SQL, [list(columns[0]), list(columns[1]), list(columns[2]), list(columns[3])])
-        for campaign_id in {row[1] for row in stored}:
-            transaction.on_commit(lambda campaign_id=campaign_id: bump_campaign_version(campaign_id))
+            queue_rollups(stored)
     result.accepted = len(stored)
     return result

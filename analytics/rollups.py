@@ -1,9 +1,12 @@
-"""Daily rollups: rebuilding them from raw events, and the cache version that tells readers they moved.
+"""Daily rollups: applying queued batches, rebuilding from raw events, and the cache version readers key on.
 
-`record_event` keeps the rollups current as events arrive; `rebuild_rollups` recomputes them from the
-events themselves for any range (after a bulk load, a fix, or to check them).
+`record_event` keeps the rollups current as each event arrives. An API batch is stored at once but counted
+a moment later: the request queues it (one row of arrays) and `apply_pending_rollups` counts it in a Celery
+task, which keeps the rollup upserts off the integrator's request. `rebuild_rollups` recomputes the
+rollups from the events themselves for any range (after a bulk load, a fix, or to check them).
 """
 
+import json
 import logging
 from datetime import UTC, datetime, time, timedelta
 
@@ -14,8 +17,14 @@ from .choices import STAGES_BY_EVENT_TYPE
 
 logger = logging.getLogger(__name__)
 
-# A fixed key no other advisory lock uses: "rollup" in ASCII.
+# A fixed key no other advisory lock uses: "rollup" in ASCII. Rebuilds and queue appliers take turns on it,
+# so two of them never upsert the same rollup rows in different orders (a deadlock).
 REBUILD_LOCK_KEY = 0x726F6C6C7570
+# Queued batches counted per transaction: 50 batches of up to 1,000 events.
+APPLY_CHUNK = 50
+APPLY_SCHEDULED_KEY = "analytics:rollups:apply-scheduled"
+# A lost publish delays counting by at most this long: then the next batch schedules a run again.
+APPLY_SCHEDULED_TIMEOUT = 60
 VERSION_TIMEOUT = 7 * 24 * 3600
 
 
@@ -72,6 +81,52 @@ WITH {ctes}, firsts AS (
 )
 SELECT {result} FROM batch
 """
+
+
+APPLY_QUEUED_SQL = rollup_sql(
+    "taken AS ("
+    " DELETE FROM event_rollup_queue WHERE id IN ("
+    "  SELECT id FROM event_rollup_queue ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)"
+    " RETURNING events"
+    "), batch (created_at, campaign_id, recipient_id, event_type) AS ("
+    " SELECT (e->>0)::timestamptz, (e->>1)::bigint, (e->>2)::bigint, e->>3"
+    " FROM taken, jsonb_array_elements(taken.events) AS e)",
+    result="count(*), coalesce(array_agg(DISTINCT campaign_id), '{}')",
+)
+
+
+def queue_rollups(rows):
+    """Queues stored events for counting, in the caller's transaction; counted soon after it commits.
+
+    `rows` are (created_at, campaign_id, recipient_id, event_type, ...) tuples."""
+    events = json.dumps([[row[0].isoformat(), row[1], row[2], row[3]] for row in rows])
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO event_rollup_queue (events) VALUES (%s::jsonb)", [events])
+    transaction.on_commit(schedule_rollups)
+
+
+def schedule_rollups():
+    """One queued run at a time: batches committed while it waits are counted by it (see the task)."""
+    from .tasks import apply_rollups  # the task module imports this one
+
+    if cache.add(APPLY_SCHEDULED_KEY, 1, timeout=APPLY_SCHEDULED_TIMEOUT):
+        apply_rollups.delay()
+
+
+def apply_pending_rollups():
+    """Counts every queued batch into the rollups and removes it, a chunk per transaction; returns the events
+    counted. A batch is deleted in the statement that counts it, so it is counted exactly once."""
+    total = 0
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [REBUILD_LOCK_KEY])
+            cursor.execute(APPLY_QUEUED_SQL, [APPLY_CHUNK])
+            counted, campaign_ids = cursor.fetchone()
+            for campaign_id in campaign_ids:
+                transaction.on_commit(lambda campaign_id=campaign_id: bump_campaign_version(campaign_id))
+        total += counted
+        if not counted:
+            return total
 
 
 def _bounds(start, end):

@@ -1,9 +1,22 @@
 from celery import shared_task
 
+from django.core.cache import cache
+
 from .partitions import ensure_partitions
+from .rollups import APPLY_SCHEDULED_KEY, apply_pending_rollups
 
 
 @shared_task(acks_late=True)
 def maintain_partitions():
     """Daily: keeps the current month and the next three partitioned, so inserts never find a month missing."""
     return ensure_partitions()
+
+
+@shared_task(acks_late=True)
+def apply_rollups():
+    """Counts the ingested batches waiting in the rollup queue. Queued on commit of a batch, and every minute.
+
+    The scheduling key is released before the queue is read: a batch committed after that schedules
+    another run, and one committed before it is in what this run reads."""
+    cache.delete(APPLY_SCHEDULED_KEY)
+    return apply_pending_rollups()

@@ -27,13 +27,14 @@ import random
 import statistics
 import time
 from collections import Counter
+from datetime import timedelta
 from decimal import Decimal
 
 import redis
 
 from bench import common
 
-CACHE_DB, BROKER_DB = 11, 10
+CACHE_DB, BROKER_DB = 7, 6  # apart from the test suite's (15, 14 and below)
 common.setup_django("mobul_bench_giftcards", redis_db=CACHE_DB, broker_db=BROKER_DB)
 
 from django.conf import settings  # noqa: E402  (the settings must be set up first)
@@ -51,7 +52,9 @@ from campaigns.models import Campaign  # noqa: E402
 from giftcards.choices import DeliveryStatus, GiftCardAction, GiftCardStatus, RedemptionChannel  # noqa: E402
 from giftcards.crypto import code_hash, encrypt_code, last4  # noqa: E402
 from giftcards.models import GiftCardPool  # noqa: E402
-from giftcards.services import assign_cards, redeem  # noqa: E402
+from giftcards.services import (  # noqa: E402
+    CARD_AND_POOL, CLAIM_SQL, LOCK_RECIPIENT_SQL, PICK_FREE, assign_cards, redeem,
+)
 from giftcards.tasks import deliver_gift_card  # noqa: E402
 
 SEED = 2026
@@ -93,30 +96,10 @@ INSERT INTO gift_card_logs (card_id, action, from_status, to_status, recipient_i
 SELECT id, 'assigned', 'available', 'available', recipient_id, '', %(now)s FROM assigned_cards
 """
 
-# (d): the statements redeem runs for a recipient without a card and no request or actor (so no audit row), in its
-# order, each reading only the columns the next ones need; the record_event statement is analytics' own. What
-# redeem does after its commit (publishing its tasks, moving the analytics cache version) is not here.
-LOCK_RECIPIENT_SQL = """
-SELECT r.id, c.id, c.gift_card_pool_id FROM recipients r JOIN campaigns c ON c.id = r.campaign_id
-WHERE r.deleted_at IS NULL AND r.redemption_token = %s ORDER BY r.id LIMIT 1 FOR UPDATE OF r
-"""
-LAST_CLAIM_SQL = """
-SELECT claimed_at FROM gift_cards WHERE claimed_at IS NOT NULL AND recipient_id = %s ORDER BY 1 DESC LIMIT 1
-"""
-FREE_CARD_SQL = """
-SELECT id FROM gift_cards WHERE pool_id = %s AND recipient_id IS NULL AND status = 'available'
-ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED
-"""
-CLAIM_CARD_SQL = """
-UPDATE gift_cards SET status = 'claimed', recipient_id = %(recipient)s, assigned_at = %(now)s, claimed_at = %(now)s,
-       delivery_status = 'pending'
-WHERE id = %(card)s
-"""
-LOG_CLAIM_SQL = """
-INSERT INTO gift_card_logs (card_id, action, from_status, to_status, recipient_id, reason)
-VALUES (%s, 'claimed', 'available', 'claimed', %s, %s)
-"""
-HOLD_CARD_SQL = "UPDATE recipients SET status = 'redeemed', gift_card_id = %s, updated_at = %s WHERE id = %s"
+# (d) runs redeem's own statements (its hand-written SQL and analytics' record_event statement), for a recipient
+# without a card and no request or actor (so no audit row). What redeem does after its commit (publishing its
+# tasks, moving the analytics cache version) is not here.
+CLAIM_FREE_SQL = CLAIM_SQL.format(pick=PICK_FREE, card_and_pool=CARD_AND_POOL)
 
 CHECK_SQL = """
 SELECT (SELECT count(*) FROM gift_cards WHERE recipient_id IS NOT NULL AND status = %(status)s),
@@ -225,22 +208,21 @@ def redeem_floor(tokens):
     connection.ensure_connection()
     raw = connection.connection
     with raw.cursor() as cursor:
+        cooldown = timedelta(seconds=settings.REDEMPTION_COOLDOWN_SECONDS)
         for token in tokens:
             now = timezone.now()
             with raw.transaction():
                 cursor.execute(LOCK_RECIPIENT_SQL, [token])
-                recipient_id, campaign_id, pool_id = cursor.fetchone()
-                cursor.execute(LAST_CLAIM_SQL, [recipient_id])  # the cooldown check
-                cursor.fetchone()
-                cursor.execute(FREE_CARD_SQL, [pool_id])
-                (card_id,) = cursor.fetchone()
-                cursor.execute(CLAIM_CARD_SQL, {"card": card_id, "recipient": recipient_id, "now": now})
-                cursor.execute(LOG_CLAIM_SQL, [card_id, recipient_id, f"channel: {RedemptionChannel.WEB}"])
-                cursor.execute(HOLD_CARD_SQL, [card_id, now, recipient_id])
+                recipient_id, *_, campaign_id, campaign_status, pool_id, client_id = cursor.fetchone()
+                cursor.execute(CLAIM_FREE_SQL, {
+                    "recipient": recipient_id, "held": None, "pool": pool_id, "now": now, "cooldown": cooldown,
+                    "actor": None, "api_key": None, "reason": f"channel: {RedemptionChannel.WEB}",
+                })
+                _, card_id, card_pool_id, *_ = cursor.fetchone()
                 cursor.execute(RECORD_SQL, {
                     "at": timezone.now(), "campaign": campaign_id, "recipient": recipient_id,
                     "type": EventType.GIFT_CARD_CLAIMED, "source": EventSource.PURL,
-                    "payload": json.dumps({"card": card_id, "pool": pool_id, "channel": RedemptionChannel.WEB}),
+                    "payload": json.dumps({"card": card_id, "pool": card_pool_id, "channel": RedemptionChannel.WEB}),
                 })
                 cursor.fetchone()
 

@@ -6,12 +6,14 @@ failing, every transition writes a GiftCardLog row, and side effects (delivery, 
 after commit.
 """
 
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
+from django.db.models import DEFERRED
 from django.utils import timezone
 
 import analytics
@@ -70,9 +72,20 @@ def check_pool_level(*, pool_id):
     return None
 
 
+# Pool id → monotonic time this process last scheduled a check: claims right after skip even the cache call.
+_checks_scheduled_here = {}
+
+
 def schedule_pool_check(pool_id):
-    """Counting a big pool per claim would cost more than the claim: checks are coalesced per pool."""
+    """Counting a big pool per claim would cost more than the claim: checks are coalesced per pool.
+
+    The shared cache key allows one scheduled check per pool at a time. A claim made in this process less
+    than the delay after this process scheduled a check is covered by that check, which runs later."""
+    now = time.monotonic()
+    if now - _checks_scheduled_here.get(pool_id, -POOL_CHECK_DELAY_SECONDS) < POOL_CHECK_DELAY_SECONDS - 1:
+        return
     if cache.add(pool_check_key(pool_id), 1, timeout=POOL_CHECK_DELAY_SECONDS):
+        _checks_scheduled_here[pool_id] = now
         check_pool_level_later.apply_async((pool_id,), countdown=POOL_CHECK_DELAY_SECONDS)
 
 
@@ -167,6 +180,74 @@ def _claim(card, recipient, *, request, actor, channel):
     _log(card, GiftCardAction.CLAIMED, previous, request=request, actor=actor, reason=f"channel: {channel}")
 
 
+# Redemption is the hot path, so it is hand-written SQL: three statements where the ORM needed eight.
+# The recipient's lock comes first and alone: statements after it see what a racing redemption committed.
+LOCK_RECIPIENT_SQL = """
+SELECT r.id, r.first_name, r.last_name, r.company, r.gift_card_id, r.campaign_id,
+       c.status, c.gift_card_pool_id, c.client_id
+FROM recipients r JOIN campaigns c ON c.id = r.campaign_id
+WHERE r.redemption_token = %s AND r.deleted_at IS NULL
+FOR UPDATE OF r
+"""
+RECIPIENT_FIELDS = ("id", "first_name", "last_name", "company", "gift_card_id", "campaign_id")
+CARD_FIELDS = ("id", "pool_id", "status", "recipient_id", "last4", "code_encrypted", "assigned_at", "claimed_at")
+POOL_FIELDS = ("id", "client_id", "name", "brand", "denomination", "currency")
+CARD_AND_POOL = """
+g.id, g.pool_id, g.status, g.recipient_id, g.last4, g.code_encrypted, g.assigned_at, g.claimed_at,
+p.id, p.client_id, p.name, p.brand, p.denomination, p.currency
+"""
+HELD_CARD_SQL = f"""
+SELECT {CARD_AND_POOL} FROM gift_cards g JOIN gift_card_pools p ON p.id = g.pool_id
+WHERE g.id = %s FOR UPDATE OF g
+"""
+# The card to claim: the recipient's own available card (locked above), or the pool's first free one.
+PICK_HELD = "SELECT %(held)s::bigint AS id"
+PICK_FREE = """
+SELECT id FROM gift_cards WHERE pool_id = %(pool)s AND status = 'available' AND recipient_id IS NULL
+ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED
+"""
+# Claims, logs and hands over the card unless the recipient claimed one within the cooldown; always
+# returns one row: the last claim's time and, when the claim happened, the card and its pool.
+CLAIM_SQL = """
+WITH last_claim AS (
+    SELECT max(claimed_at) AS at FROM gift_cards WHERE recipient_id = %(recipient)s
+), picked AS ({pick}
+), claimed AS (
+    UPDATE gift_cards g
+    SET status = 'claimed', recipient_id = %(recipient)s, claimed_at = %(now)s, delivery_status = 'pending',
+        assigned_at = coalesce(g.assigned_at, %(now)s)
+    FROM picked, last_claim
+    WHERE g.id = picked.id AND (last_claim.at IS NULL OR last_claim.at <= %(now)s - %(cooldown)s)
+    RETURNING g.*
+), logged AS (
+    INSERT INTO gift_card_logs (card_id, action, from_status, to_status, recipient_id, actor_id, api_key_id,
+                                reason, created_at)
+    SELECT id, 'claimed', 'available', 'claimed', %(recipient)s, %(actor)s, %(api_key)s, %(reason)s, %(now)s
+    FROM claimed
+), holding AS (
+    UPDATE recipients SET gift_card_id = claimed.id, status = 'redeemed', updated_at = %(now)s
+    FROM claimed WHERE recipients.id = %(recipient)s
+)
+SELECT last_claim.at, {card_and_pool}
+FROM last_claim LEFT JOIN claimed g ON true LEFT JOIN gift_card_pools p ON p.id = g.pool_id
+"""
+EVENT_SOURCES = {RedemptionChannel.AGENT: EventSource.CALL, RedemptionChannel.API: EventSource.API}
+
+
+def _instance(model, field_names, values):
+    """A model instance from some of its columns; the others load on access, as with .only()."""
+    row = dict(zip(field_names, values))
+    return model.from_db(connection.alias, field_names, [
+        row.get(field.attname, DEFERRED) for field in model._meta.concrete_fields
+    ])
+
+
+def _card_from_row(row):
+    card = _instance(GiftCard, CARD_FIELDS, row[:len(CARD_FIELDS)])
+    card.pool = _instance(GiftCardPool, POOL_FIELDS, row[len(CARD_FIELDS):])
+    return card
+
+
 def redeem(*, token, channel=RedemptionChannel.WEB, request=None, actor=None):
     """The recipient behind `token` gets their gift card: the one assigned to them, or a free one of the pool.
 
@@ -174,56 +255,52 @@ def redeem(*, token, channel=RedemptionChannel.WEB, request=None, actor=None):
     concurrent requests for one recipient queue up and see each other's result, and the cooldown between
     two claims cannot be raced.
     """
-    with transaction.atomic():
-        recipient = (
-            Recipient.objects.select_for_update(of=("self",)).select_related("campaign")
-            .filter(redemption_token=token).first()
-        )
-        if recipient is None:
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(LOCK_RECIPIENT_SQL, [token])
+        row = cursor.fetchone()
+        if row is None:
             raise UnknownToken()
-        campaign = recipient.campaign
-        held = (
-            GiftCard.objects.select_for_update().filter(pk=recipient.gift_card_id).first()
-            if recipient.gift_card_id else None
-        )
-        if held is not None and held.status in CLAIMED_STATUSES:
-            return Redemption(card=held, recipient=recipient, created=False)
-        if campaign.status not in RESPONDING_STATUSES:
+        recipient = _instance(Recipient, RECIPIENT_FIELDS, row[:6])
+        campaign_status, pool_id, client_id = row[6:]
+        held = None
+        if recipient.gift_card_id is not None:
+            cursor.execute(HELD_CARD_SQL, [recipient.gift_card_id])
+            held = _card_from_row(cursor.fetchone())
+            if held.status in CLAIMED_STATUSES:
+                return Redemption(card=held, recipient=recipient, created=False)
+        if campaign_status not in RESPONDING_STATUSES:
             raise CampaignNotActive()
-        if campaign.gift_card_pool_id is None:
+        if pool_id is None:
             raise NoRewardPool()
+        now = timezone.now()
         cooldown = timedelta(seconds=settings.REDEMPTION_COOLDOWN_SECONDS)
-        last_claim = (
-            GiftCard.objects.filter(recipient=recipient, claimed_at__isnull=False)
-            .order_by("-claimed_at").values_list("claimed_at", flat=True).first()
-        )
-        if last_claim is not None and timezone.now() - last_claim < cooldown:
-            wait = cooldown - (timezone.now() - last_claim)
-            raise RedemptionCooldown(retry_after=max(1, int(wait.total_seconds()) + 1))
-        if held is None or held.status != GiftCardStatus.AVAILABLE:
-            held = (
-                GiftCard.objects.select_for_update(skip_locked=True)
-                .filter(pool_id=campaign.gift_card_pool_id, status=GiftCardStatus.AVAILABLE, recipient__isnull=True)
-                .order_by("pk").first()
-            )
-            if held is None:
-                raise PoolExhausted()
-        _claim(held, recipient, request=request, actor=actor, channel=channel)
-        recipient.gift_card, recipient.status = held, RecipientStatus.REDEEMED
-        recipient.save(update_fields=["gift_card", "status", "updated_at"])
+        user, api_key = request_actor(request)
+        own_card = held is not None and held.status == GiftCardStatus.AVAILABLE
+        cursor.execute(CLAIM_SQL.format(pick=PICK_HELD if own_card else PICK_FREE, card_and_pool=CARD_AND_POOL), {
+            "recipient": recipient.pk, "held": recipient.gift_card_id, "pool": pool_id, "now": now,
+            "cooldown": cooldown, "actor": getattr(actor or user, "pk", None), "api_key": getattr(api_key, "pk", None),
+            "reason": f"channel: {channel}"[:500],
+        })
+        row = cursor.fetchone()
+        last_claim, claimed = row[0], row[1] is not None
+        if not claimed:
+            if last_claim is not None and now - last_claim < cooldown:
+                wait = cooldown - (now - last_claim)
+                raise RedemptionCooldown(retry_after=max(1, int(wait.total_seconds()) + 1))
+            raise PoolExhausted()
+        card = _card_from_row(row[1:])
+        recipient.gift_card, recipient.status = card, RecipientStatus.REDEEMED
         analytics.record_event(
-            event_type=EventType.GIFT_CARD_CLAIMED, campaign_id=campaign.pk, recipient_id=recipient.pk,
-            source=EventSource.CALL if channel == RedemptionChannel.AGENT else (
-                EventSource.API if channel == RedemptionChannel.API else EventSource.PURL),
-            payload={"card": held.pk, "pool": held.pool_id, "channel": channel},
+            event_type=EventType.GIFT_CARD_CLAIMED, campaign_id=recipient.campaign_id, recipient_id=recipient.pk,
+            source=EVENT_SOURCES.get(channel, EventSource.PURL),
+            payload={"card": card.pk, "pool": card.pool_id, "channel": channel},
         )
         if actor is not None or request is not None:
-            record_audit(action=AuditAction.TRANSITION, obj=held, client=campaign.client, request=request,
+            record_audit(action=AuditAction.TRANSITION, obj=card, client_id=client_id, request=request,
                          actor=actor, changes={"status": ["available", "claimed"], "recipient": recipient.pk})
-        card_id, pool_id = held.pk, held.pool_id
-        transaction.on_commit(lambda: deliver_gift_card.delay(card_id))
-        transaction.on_commit(lambda: schedule_pool_check(pool_id))
-    return Redemption(card=held, recipient=recipient, created=True)
+        transaction.on_commit(lambda: deliver_gift_card.delay(card.pk))
+        transaction.on_commit(lambda: schedule_pool_check(card.pool_id))
+    return Redemption(card=card, recipient=recipient, created=True)
 
 
 # --- Delivery bookkeeping (the sending itself is in delivery.py) -----------------------------

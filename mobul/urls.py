@@ -29,7 +29,14 @@ urlpatterns = [
     path("webhooks/twilio/", include("calltracking.webhook_urls")),
     path("app/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("app/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("app/password-reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
+    path("app/password-reset/sent/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
+    path("app/password-reset/<uidb64>/<token>/", auth_views.PasswordResetConfirmView.as_view(),
+         name="password_reset_confirm"),
+    path("app/password-reset/done/", auth_views.PasswordResetCompleteView.as_view(),
+         name="password_reset_complete"),
     path("app/calls/", include("calltracking.urls")),
+    path("app/", include("dashboard.urls")),
 ]
 
 admin.site.site_header = "Mobul staff"

@@ -26,7 +26,8 @@ def _iso(moment):
     return moment.isoformat()
 
 
-def test_a_batch_is_stored_with_per_item_errors(key_client, campaign, recipient, tenant_b):
+def test_a_batch_is_stored_with_per_item_errors(key_client, campaign, recipient, tenant_b,
+                                                django_capture_on_commit_callbacks):
     foreign = Campaign.objects.create(client=tenant_b.client, name="theirs")
     now = timezone.now()
     batch = [
@@ -41,7 +42,8 @@ def test_a_batch_is_stored_with_per_item_errors(key_client, campaign, recipient,
         {"campaign": campaign.pk, "event_type": "purl_viewed", "source": "carrier-pigeon"},
         "not an object",
     ]
-    response = key_client.post(EVENTS, {"events": batch})
+    with django_capture_on_commit_callbacks(execute=True):
+        response = key_client.post(EVENTS, {"events": batch})
     assert response.status_code == 200, response.json()
     body = response.json()
     assert (body["accepted"], body["duplicates"]) == (2, 0)
@@ -56,12 +58,14 @@ def test_a_batch_is_stored_with_per_item_errors(key_client, campaign, recipient,
     assert CampaignDailyStat.objects.filter(campaign=campaign).count() == 2
 
 
-def test_retried_batches_do_not_count_twice(key_client, campaign):
+def test_retried_batches_do_not_count_twice(key_client, campaign, django_capture_on_commit_callbacks):
     batch = [{"campaign": campaign.pk, "event_type": "purl_viewed", "idempotency_key": f"k{n}"} for n in range(3)]
     batch.append({"campaign": campaign.pk, "event_type": "purl_viewed", "idempotency_key": "k0"})
-    first = key_client.post(EVENTS, {"events": batch}).json()
+    with django_capture_on_commit_callbacks(execute=True):
+        first = key_client.post(EVENTS, {"events": batch}).json()
     assert (first["accepted"], first["duplicates"]) == (3, 1)
-    again = key_client.post(EVENTS, {"events": batch}).json()
+    with django_capture_on_commit_callbacks(execute=True):
+        again = key_client.post(EVENTS, {"events": batch}).json()
     assert (again["accepted"], again["duplicates"]) == (0, 4)
     assert Event.objects.count() == 3
     assert CampaignDailyStat.objects.get(campaign=campaign).events == 3

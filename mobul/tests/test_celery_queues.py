@@ -20,6 +20,7 @@ EXPECTED = [
     ("campaigns.tasks.record_mailing", [1], "imports"),
     ("giftcards.tasks.process_card_import", [1], "imports"),
     ("calltracking.tasks.download_recording", [1], "webhooks"),
+    ("analytics.tasks.apply_rollups", [], "webhooks"),
     ("analytics.tasks.maintain_partitions", [], "retention"),
     ("giftcards.tasks.check_pool_level_later", [1], "monitoring"),
     # The ops app's jobs, routed by name pattern.

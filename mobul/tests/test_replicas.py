@@ -17,11 +17,12 @@ import psycopg
 import pytest
 from django.db import connection, transaction
 from django.http import JsonResponse
-from django.test import override_settings
+from django.test import Client, override_settings
 from django.urls import path
 from rest_framework.test import APIClient
 
-from accounts.tests.factories import ClientFactory, OrganizationFactory, api_key_for
+from accounts.choices import Role
+from accounts.tests.factories import ClientFactory, OrganizationFactory, api_key_for, member
 from campaigns.models import Campaign
 from mobul.replicas import REPLICA, allow_replica_reads, replica_reads
 from mobul.settings import MIDDLEWARE, database_config
@@ -148,6 +149,16 @@ def test_list_endpoints_read_from_the_replica(tenant, paused):
     assert _campaign_names(api) == ["replicated"]
     # Reads outside a request, like a Celery task's, stay on the primary.
     assert _names(client.pk) == ["paused", "replicated"]
+
+
+def test_dashboard_pages_read_from_the_replica(tenant, paused):
+    client, _ = tenant
+    browser = Client()
+    browser.force_login(member(Role.CLIENT_ADMIN, client=client))
+    time.sleep(STICKY_SECONDS + 0.1)  # the membership and the login were written on the primary just now
+    Campaign.objects.create(client=client, name="Written after the pause")
+    page = browser.get("/app/campaigns/").content.decode()
+    assert "replicated" in page and "Written after the pause" not in page
 
 
 def test_a_caller_that_wrote_reads_from_the_primary_for_a_moment(tenant, paused):

@@ -3,9 +3,21 @@
 Running it again changes nothing that exists (passwords included); it only fills in what is missing.
 """
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
+
+import analytics
+from analytics.choices import EventSource, EventType
+from analytics.partitions import ensure_partitions
+from calltracking.models import CallSession
+from calltracking.services import create_tracking_number
+from campaigns.choices import CampaignStatus
+from giftcards.choices import RedemptionChannel
+from giftcards.services import redeem
 
 from accounts.choices import OrganizationKind, Role
 from accounts.models import Client, Membership, Organization, User
@@ -35,6 +47,10 @@ DEMO_TEMPLATE = {
     "back_html": "<p>{{ first_name }} {{ last_name }}<br>{{ address1 }}<br>{{ city }}, {{ state }} {{ postal_code }}</p>",
 }
 DEMO_RECIPIENTS = 25
+# A campaign already in the mail, so the dashboard has responses, calls and redemptions to show.
+LIVE_CAMPAIGN = "Winter Whitening"
+LIVE_RECIPIENTS = 60
+LIVE_DAYS = 21
 DEMO_CARDS = 40
 STREETS = ["Maple Ave", "Oak St", "Cedar Ln", "Elm St", "Pine Rd"]
 FIRST_NAMES = ["Ann", "Ben", "Cara", "Dev", "Eli", "Fay", "Gus", "Hana", "Ivo", "Jo"]
@@ -88,8 +104,56 @@ class Command(BaseCommand):
                     postal_code=f"627{n % 100:02d}", phone=f"(217) 555-{1000 + n}",
                     email=f"{FIRST_NAMES[n % 10].lower()}.{n}@example.com",
                 )
+            if not Campaign.objects.filter(client=client, name=LIVE_CAMPAIGN).exists():
+                self._live_campaign(client, template, pool)
 
         self.stdout.write(self.style.SUCCESS("Demo data is loaded. Logins (password for all: DEMO_PASSWORD):"))
         for email, _, role, scope_slug, _ in USERS:
             self.stdout.write(f"  {email:<28} {role.label:<18} {scope_slug}")
         self.stdout.write(f"  password: {password}")
+
+    def _live_campaign(self, client, template, pool):
+        """An active campaign mailed three weeks ago, with responses spread over the days since."""
+        today = timezone.now()
+        mailed_at = today - timedelta(days=LIVE_DAYS)
+        ensure_partitions(months_ahead=2, today=mailed_at.date())
+        campaign = Campaign.objects.create(
+            client=client, name=LIVE_CAMPAIGN, template=template, gift_card_pool=pool, cost="2400.00",
+            offer="A $25 gift card for booking a whitening session", mail_date=mailed_at.date(),
+        )
+        people = [
+            create_recipient(
+                campaign=campaign, first_name=FIRST_NAMES[n % 10], last_name=LAST_NAMES[(n // 10) % 5],
+                address1=f"{200 + n} {STREETS[n % 5]}", city="Springfield", state="IL", postal_code="62704",
+                phone=f"(217) 555-{2000 + n}", email=f"{FIRST_NAMES[n % 10].lower()}.w{n}@example.com",
+            )
+            for n in range(LIVE_RECIPIENTS)
+        ]
+        Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.ACTIVE, status_changed_at=mailed_at)
+        campaign.refresh_from_db()
+
+        def record(event_type, recipient, day, source=EventSource.PURL):
+            analytics.record_event(event_type=event_type, source=source, campaign=campaign, recipient_id=recipient.pk,
+                                   occurred_at=mailed_at + timedelta(days=day, hours=9 + recipient.pk % 8))
+
+        for n, recipient in enumerate(people):
+            record(EventType.MAIL_SENT, recipient, 0, EventSource.MAIL)
+            if n % 10:
+                record(EventType.MAIL_DELIVERED, recipient, 3, EventSource.MAIL)
+            if n % 3 == 0:
+                record(EventType.PURL_VIEWED, recipient, 4 + n % (LIVE_DAYS - 4))
+            if n % 7 == 0:
+                record(EventType.QR_SCANNED, recipient, 5 + n % (LIVE_DAYS - 5), EventSource.QR)
+        number = create_tracking_number(client=client, campaign=campaign, phone_number="+12175550188",
+                                        forward_to="+12175550100", record_calls=False)
+        for n, recipient in enumerate(people[:30:5]):
+            started = mailed_at + timedelta(days=6 + 2 * n, hours=10)
+            CallSession.objects.create(
+                provider_call_id=f"CA-demo-{campaign.pk}-{n}", tracking_number=number, campaign=campaign,
+                caller_phone=recipient.phone, recipient=recipient, match_method="caller_id", provider_status="completed",
+                call_started_at=started, call_answered_at=started + timedelta(seconds=8),
+                call_ended_at=started + timedelta(seconds=190), duration_seconds=190,
+            )
+            record(EventType.CALL_STARTED, recipient, 6 + 2 * n, EventSource.CALL)
+        for recipient in people[:12:3]:
+            redeem(token=recipient.redemption_token, channel=RedemptionChannel.WEB)

@@ -1,0 +1,80 @@
+"""API batches are stored at once and counted into the rollups by a task, exactly once."""
+
+from django.conf import settings
+from django.core.cache import cache
+from django.utils import timezone
+
+import pytest
+
+from analytics.models import CampaignDailyFunnel, CampaignDailyStat, Event, PendingRollup, RecipientStage
+from analytics.rollups import APPLY_SCHEDULED_KEY, apply_pending_rollups, campaign_version, rebuild_rollups
+from analytics.tasks import apply_rollups
+from campaigns.services import create_recipient
+
+pytestmark = pytest.mark.django_db
+
+EVENTS = "/api/v1/events/"
+
+
+@pytest.fixture
+def person(campaign):
+    return create_recipient(campaign=campaign, first_name="Ann", last_name="Lee", address1="1 Main St",
+                            city="Boston", postal_code="02108")
+
+
+def _batch(campaign, person, size):
+    return [{"campaign": campaign.pk, "recipient": person.pk, "event_type": "purl_viewed"} for _ in range(size)]
+
+
+def _counted(campaign):
+    return sum(CampaignDailyStat.objects.filter(campaign=campaign).values_list("events", flat=True))
+
+
+def test_a_batch_is_readable_at_once_and_counted_after_commit(key_client, campaign, person,
+                                                              django_capture_on_commit_callbacks):
+    version = campaign_version(campaign.pk)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert key_client.post(EVENTS, {"events": _batch(campaign, person, 3)}).json()["accepted"] == 3
+    assert Event.objects.filter(campaign=campaign).count() == 3
+    assert _counted(campaign) == 0
+    assert [len(row.events) for row in PendingRollup.objects.all()] == [3]
+
+    with django_capture_on_commit_callbacks(execute=True):  # the commit: the task runs (eagerly in tests)
+        for callback in callbacks:
+            callback()
+    assert _counted(campaign) == 3
+    assert RecipientStage.objects.filter(recipient_id=person.pk).exists()
+    assert not PendingRollup.objects.exists()
+    assert campaign_version(campaign.pk) > version
+
+
+def test_a_queued_batch_is_counted_once_however_often_the_job_runs(key_client, campaign, person,
+                                                                   django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False):
+        key_client.post(EVENTS, {"events": _batch(campaign, person, 4)})
+        key_client.post(EVENTS, {"events": _batch(campaign, person, 2)})
+    assert apply_pending_rollups() == 6
+    assert apply_pending_rollups() == 0
+    assert _counted(campaign) == 6
+    funnel = CampaignDailyFunnel.objects.get(campaign=campaign, stage="visited")
+    assert funnel.recipients == 1
+
+    # What the queue counted equals a recount from the raw events.
+    counted = sorted(CampaignDailyStat.objects.values_list("campaign_id", "day", "event_type", "events"))
+    today = timezone.now().date()
+    rebuild_rollups(start=today, end=today)
+    assert sorted(CampaignDailyStat.objects.values_list("campaign_id", "day", "event_type", "events")) == counted
+
+
+def test_the_minutely_job_counts_batches_whose_run_was_lost(key_client, campaign, person,
+                                                            django_capture_on_commit_callbacks):
+    cache.set(APPLY_SCHEDULED_KEY, 1)  # a run was scheduled but its message never arrived
+    with django_capture_on_commit_callbacks(execute=True):
+        key_client.post(EVENTS, {"events": _batch(campaign, person, 5)})
+    assert _counted(campaign) == 0, "the batch relies on the run already scheduled"
+
+    schedule = settings.CELERY_BEAT_SCHEDULE["analytics.apply_rollups"]
+    assert schedule["task"] == apply_rollups.name
+    assert apply_rollups.delay().get() == 5
+    assert _counted(campaign) == 5
+    assert cache.get(APPLY_SCHEDULED_KEY) is None

@@ -1,0 +1,94 @@
+// Mobul dashboard: small progressive enhancements. Loaded as a static file (strict CSP: no inline script).
+(function () {
+  "use strict";
+  document.documentElement.classList.add("js");
+
+  function ready(fn) {
+    if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", fn);
+    else fn();
+  }
+
+  // Forms marked data-confirm ask before submitting (cancel a campaign, revoke a key).
+  function confirmations() {
+    document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+      form.addEventListener("submit", function (event) {
+        if (!window.confirm(form.getAttribute("data-confirm"))) event.preventDefault();
+      });
+    });
+  }
+
+  // A select marked data-autosubmit submits its form on change (the client switcher).
+  function autosubmit() {
+    document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
+      select.addEventListener("change", function () { select.form.submit(); });
+    });
+  }
+
+  // Buttons marked data-copy="#selector" copy that field's value (the new API key).
+  function copyButtons() {
+    document.querySelectorAll("[data-copy]").forEach(function (button) {
+      button.addEventListener("click", function () {
+        var field = document.querySelector(button.getAttribute("data-copy"));
+        if (!field) return;
+        field.select();
+        var done = function () { button.textContent = "Copied"; };
+        if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(field.value).then(done);
+        else { document.execCommand("copy"); done(); }
+      });
+    });
+  }
+
+  // The import page polls its status URL and moves the bar until the job has finished, then shows the result.
+  function importProgress() {
+    var panel = document.querySelector("[data-import-status-url]");
+    if (!panel) return;
+    var url = panel.getAttribute("data-import-status-url");
+    var bar = document.getElementById("import-progress");
+    var percent = document.getElementById("import-percent");
+    var count = document.getElementById("import-count");
+    var state = document.getElementById("import-state");
+    var result = document.getElementById("import-result");
+    var delay = 500;
+    var formatter = new Intl.NumberFormat();
+
+    function render(data) {
+      bar.value = data.percent;
+      bar.textContent = data.percent + " %";
+      percent.textContent = data.percent;
+      count.textContent = formatter.format(data.rows_done) + " of " + formatter.format(data.rows_total) + " rows";
+      state.textContent = data.status_label;
+      state.className = "badge badge-import-" + data.status;
+    }
+
+    function poll() {
+      fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin", cache: "no-store" })
+        .then(function (response) {
+          if (!response.ok) throw new Error("HTTP " + response.status);
+          return response.json();
+        })
+        .then(function (data) {
+          render(data);
+          panel.setAttribute("data-polled", "true");
+          if (data.finished) {
+            result.innerHTML = data.result_html;
+            panel.setAttribute("data-finished", "true");
+          } else {
+            delay = Math.min(delay * 1.5, 3000);
+            window.setTimeout(poll, delay);
+          }
+        })
+        .catch(function () {
+          count.textContent = "Connection lost; retrying…";
+          window.setTimeout(poll, 3000);
+        });
+    }
+    poll();
+  }
+
+  ready(function () {
+    confirmations();
+    autosubmit();
+    copyButtons();
+    importProgress();
+  });
+})();

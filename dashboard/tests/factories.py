@@ -1,0 +1,79 @@
+"""A tenant's worth of dashboard data: every kind of object a dashboard URL can point at."""
+
+from dataclasses import dataclass
+
+from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
+
+import analytics
+from analytics.choices import EventSource, EventType
+from calltracking.models import CallSession
+from calltracking.tests.factories import new_call_id, tracking_number_for
+from campaigns.choices import CampaignStatus, ImportStatus
+from campaigns.models import Campaign, ImportJob
+from campaigns.services import create_recipient
+from campaigns.tests.factories import CampaignFactory, MailTemplateFactory, csv_bytes, person
+from giftcards.tests.factories import GiftCardPoolFactory, stock
+
+
+@dataclass
+class World:
+    tenant: object
+    template: object
+    pool: object
+    campaign: object
+    recipients: list
+    import_job: object
+    call: object
+
+    def objects_by_url_kwarg(self):
+        """What each dashboard URL kwarg names, for this tenant."""
+        return {
+            "campaign_id": self.campaign, "recipient_id": self.recipients[0], "pool_id": self.pool,
+            "import_id": self.import_job, "call_id": self.call, "key_id": self.tenant.api_key,
+        }
+
+
+def build_world(tenant, label, *, phone_prefix):
+    client = tenant.client
+    template = MailTemplateFactory(client=client, name=f"Template {label}")
+    pool = GiftCardPoolFactory(client=client, name=f"Pool {label}")
+    stock(pool, 20, prefix=f"W{label}")
+    campaign = CampaignFactory(client=client, name=f"Campaign {label}", template=template, gift_card_pool=pool)
+    recipients = [
+        create_recipient(campaign=campaign, first_name=f"Rita{label}", last_name=f"Stone{label.upper()}{n}", address1=f"{n} Elm St",
+                         city="Springfield", state="IL", postal_code="62701", phone=f"(217) 555-{phone_prefix}{n:02d}",
+                         email=f"rita{n}.{label}@example.com")
+        for n in range(3)
+    ]
+    upload = SimpleUploadedFile("people.csv", csv_bytes([person(n) for n in range(2)]), content_type="text/csv")
+    job = ImportJob(client=client, campaign=campaign, file=upload, original_filename="people.csv",
+                    size_bytes=upload.size, status=ImportStatus.FAILED, rows_total=2, rows_done=2, rows_invalid=1,
+                    error_message="1 invalid row(s); nothing was imported.")
+    job.error_report.save(f"errors-{label}.csv", ContentFile(b"row,column,reason\n3,phone,not a phone number\n"),
+                          save=False)
+    job.save()
+    number = tracking_number_for(campaign, phone_number=f"+1617555{phone_prefix}00", forward_to="+16175550199")
+    call = CallSession.objects.create(
+        provider_call_id=new_call_id(), tracking_number=number, campaign=campaign,
+        caller_phone=recipients[0].phone, recipient=recipients[0], provider_status="completed",
+        duration_seconds=42, recording=f"recordings/test/{label}.mp3",
+    )
+    return World(tenant=tenant, template=template, pool=pool, campaign=campaign, recipients=recipients,
+                 import_job=job, call=call)
+
+
+def make_active(campaign):
+    Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.ACTIVE, status_changed_at=timezone.now())
+    campaign.refresh_from_db()
+    return campaign
+
+
+def respond(campaign, recipient, *event_types):
+    for event_type in event_types:
+        analytics.record_event(event_type=event_type, source=EventSource.PURL, campaign=campaign,
+                               recipient_id=recipient.pk)
+
+
+MAILED_AND_VISITED = (EventType.MAIL_SENT, EventType.PURL_VIEWED)

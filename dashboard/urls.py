@@ -1,0 +1,34 @@
+"""The client dashboard under /app/. Object ids are named by type (campaign_id, pool_id, ...): the tenant
+isolation test fills every pattern with another tenant's object of that type."""
+
+from django.urls import path
+
+from .views import calls, campaigns, giftcards, home, recipients, settings
+
+app_name = "dashboard"
+
+urlpatterns = [
+    path("", home.overview, name="overview"),
+    path("switch-client/", home.switch_client, name="switch_client"),
+    path("campaigns/", campaigns.campaign_list, name="campaign_list"),
+    path("campaigns/new/", campaigns.campaign_create, name="campaign_create"),
+    path("campaigns/<int:campaign_id>/", campaigns.campaign_detail, name="campaign_detail"),
+    path("campaigns/<int:campaign_id>/edit/", campaigns.campaign_edit, name="campaign_edit"),
+    path("campaigns/<int:campaign_id>/transition/", campaigns.campaign_transition, name="campaign_transition"),
+    path("campaigns/<int:campaign_id>/export/", campaigns.campaign_export, name="campaign_export"),
+    path("campaigns/<int:campaign_id>/import/", recipients.recipient_import, name="recipient_import"),
+    path("recipients/", recipients.recipient_search, name="recipient_search"),
+    path("recipients/<int:recipient_id>/", recipients.recipient_detail, name="recipient_detail"),
+    path("imports/<int:import_id>/", recipients.import_progress, name="import_progress"),
+    path("imports/<int:import_id>/status/", recipients.import_status, name="import_status"),
+    path("imports/<int:import_id>/errors/", recipients.import_errors, name="import_errors"),
+    path("gift-cards/", giftcards.pool_list, name="pool_list"),
+    path("gift-cards/<int:pool_id>/", giftcards.pool_detail, name="pool_detail"),
+    path("gift-cards/<int:pool_id>/upload/", giftcards.pool_upload, name="pool_upload"),
+    path("gift-cards/<int:pool_id>/assign/", giftcards.pool_assign, name="pool_assign"),
+    path("calls/", calls.call_log, name="call_log"),
+    path("calls/<int:call_id>/recording/", calls.call_recording, name="call_recording"),
+    path("settings/api-keys/", settings.api_keys, name="api_keys"),
+    path("settings/api-keys/<int:key_id>/revoke/", settings.api_key_revoke, name="api_key_revoke"),
+    path("settings/team/", settings.team, name="team"),
+]

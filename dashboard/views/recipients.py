@@ -1,0 +1,109 @@
+from django.core.exceptions import ValidationError
+from django.http import FileResponse, Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+
+from accounts.choices import Capability
+from campaigns import services
+from campaigns.choices import EDITABLE_STATUSES, ImportKind, ImportStatus
+from campaigns.models import ImportJob, Recipient
+from mobul.exceptions import DomainError
+
+from .. import selectors
+from ..forms import CsvUploadForm, RecipientSearchForm, add_service_error
+from ..tenancy import dashboard_view, scoped_object
+from .campaigns import _campaign
+
+FINISHED = (ImportStatus.COMPLETED, ImportStatus.FAILED)
+
+
+@never_cache
+@dashboard_view()
+def recipient_search(request):
+    form = RecipientSearchForm(request.GET or None, client=request.client)
+    results = []
+    if form.is_valid():
+        results = selectors.search_recipients(request.client, form.cleaned_data["q"] or "",
+                                              form.cleaned_data["campaign"])
+    elif not form.is_bound:
+        results = selectors.search_recipients(request.client, "")
+    return render(request, "dashboard/recipients/search.html", {
+        "form": form, "results": results, "limit": selectors.SEARCH_LIMIT,
+    })
+
+
+@never_cache
+@dashboard_view(capability=None)
+def recipient_detail(request, recipient_id):
+    recipient = scoped_object(request, Recipient.objects.select_related("campaign", "gift_card__pool"),
+                              recipient_id, client_lookup="campaign__client")
+    return render(request, "dashboard/recipients/detail.html", {
+        "recipient": recipient,
+        "events": selectors.recipient_timeline(recipient),
+        "calls": recipient.call_sessions.order_by("-call_started_at")[:20],
+    })
+
+
+@never_cache
+@dashboard_view(capability=None, methods=("GET", "POST"))
+def recipient_import(request, campaign_id):
+    campaign = _campaign(request, campaign_id, Capability.MANAGE_CAMPAIGNS)
+    form = CsvUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            job = services.start_recipient_import(campaign=campaign, uploaded_file=form.cleaned_data["file"],
+                                                  on_error=form.cleaned_data["on_error"], request=request)
+        except (ValidationError, DomainError) as error:
+            add_service_error(form, error)
+        else:
+            return redirect("dashboard:import_progress", import_id=job.pk)
+    return render(request, "dashboard/recipients/import.html", {
+        "form": form, "campaign": campaign, "editable": campaign.status in EDITABLE_STATUSES,
+        "imports": campaign.import_jobs.order_by("-created_at", "-pk")[:10],
+    }, status=400 if form.is_bound and form.errors else 200)
+
+
+def _job(request, import_id):
+    return scoped_object(request, ImportJob.objects.select_related("campaign", "pool"), import_id,
+                         client_lookup="client")
+
+
+def _job_context(job):
+    return {"job": job, "finished": job.status in FINISHED, "back_url": _back_url(job)}
+
+
+def _back_url(job):
+    if job.kind == ImportKind.GIFT_CARDS and job.pool_id:
+        return reverse("dashboard:pool_detail", kwargs={"pool_id": job.pool_id})
+    return reverse("dashboard:campaign_detail", kwargs={"campaign_id": job.campaign_id})
+
+
+@never_cache
+@dashboard_view(capability=None)
+def import_progress(request, import_id):
+    return render(request, "dashboard/imports/progress.html", _job_context(_job(request, import_id)))
+
+
+@never_cache
+@dashboard_view(capability=None)
+def import_status(request, import_id):
+    """What the progress page polls: numbers for the bar, and the result panel once the job has finished."""
+    job = _job(request, import_id)
+    context = _job_context(job)
+    return JsonResponse({
+        "status": job.status, "status_label": job.get_status_display(), "percent": job.progress_percent,
+        "rows_done": job.rows_done, "rows_total": job.rows_total, "finished": context["finished"],
+        "result_html": render_to_string("dashboard/imports/_result.html", context, request=request)
+        if context["finished"] else "",
+    })
+
+
+@dashboard_view(capability=None)
+def import_errors(request, import_id):
+    job = _job(request, import_id)
+    if not job.error_report:
+        raise Http404("This import has no error report.")
+    return FileResponse(job.error_report.open("rb"), as_attachment=True, filename=f"import-{job.pk}-errors.csv",
+                        content_type="text/csv")
