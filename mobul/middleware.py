@@ -36,3 +36,20 @@ class RequestIdLogFilter(logging.Filter):
     def filter(self, record):
         record.request_id = request_id_var.get()
         return True
+
+
+class RateLimitHeadersMiddleware:
+    """Tells API callers where they stand: X-RateLimit-Limit / -Remaining / -Reset (seconds) on responses
+    to requests a rate limit counted (see accounts.throttling)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        usage = getattr(request, "ratelimit_usage", None)
+        if usage is not None:
+            response["X-RateLimit-Limit"] = str(usage["limit"])
+            response["X-RateLimit-Remaining"] = str(max(0, usage["remaining"]))
+            response["X-RateLimit-Reset"] = str(max(0, usage["reset"]))
+        return response

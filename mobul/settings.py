@@ -91,12 +91,14 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "mobul.middleware.RequestIdMiddleware",
+    "mobul.middleware.RateLimitHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "mobul.idempotency.IdempotencyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -317,6 +319,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "mobul.api.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["accounts.throttling.ApiRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -338,6 +341,10 @@ SPECTACULAR_SETTINGS = {
         "RecipientStatusEnum": "campaigns.choices.RecipientStatus",
         "ImportStatusEnum": "campaigns.choices.ImportStatus",
     },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "mobul.schema.document_idempotency_key",
+    ],
 }
 
 # --- Security -------------------------------------------------------------------------------
@@ -391,8 +398,12 @@ RATELIMITS = {
     "redemption": env("RATELIMIT_REDEMPTION", "10/m"),
     "api": env("RATELIMIT_API", "100/m"),
     "webhook": env("RATELIMIT_WEBHOOK", "50/m"),
+    # Sign-in attempts (admin and dashboard), per client IP and per e-mail address tried.
+    "login": env("RATELIMIT_LOGIN", "10/m"),
 }
 RATELIMIT_USE_CACHE = "default"
+# How long the first response to an API POST's Idempotency-Key is kept and replayed.
+IDEMPOTENCY_TTL_SECONDS = env_int("IDEMPOTENCY_TTL_SECONDS", 24 * 3600)
 # Proxies (addresses or CIDRs) whose X-Forwarded-For is believed when finding the client's IP.
 TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
 # Refresh an API key's last_used_at at most this often, so authentication is not a write per request.

@@ -5,6 +5,7 @@ from django.urls import include, path
 from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from accounts.forms import AdminLoginForm, LoginForm
 from ops.views import health
 
 from .api import json_not_found, json_server_error
@@ -27,7 +28,8 @@ urlpatterns = [
     path("r/", include("campaigns.urls")),
     path("webhooks/mail/", include("analytics.webhook_urls")),
     path("webhooks/twilio/", include("calltracking.webhook_urls")),
-    path("app/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("app/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True, authentication_form=LoginForm),
+         name="login"),
     path("app/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("app/password-reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
     path("app/password-reset/sent/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
@@ -39,6 +41,7 @@ urlpatterns = [
     path("app/", include("dashboard.urls")),
 ]
 
+admin.site.login_form = AdminLoginForm
 admin.site.site_header = "Mobul staff"
 admin.site.site_title = "Mobul staff"
 admin.site.index_title = "Operations"

@@ -308,7 +308,7 @@ def test_status_callbacks_over_the_limit_are_429(client, number, two_per_minute)
         assert twilio_post(client, STATUS, status_params(call_id, "ringing")).status_code == 204
     response = twilio_post(client, STATUS, status_params(call_id, "completed"))
     assert_error(response, 429, "rate_limited")
-    assert response["Retry-After"] == "60"
+    assert 1 <= int(response["Retry-After"]) <= 60
     assert session_of(call_id).provider_status == "ringing"
 
 

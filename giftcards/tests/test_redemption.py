@@ -98,7 +98,7 @@ def test_redemption_is_rate_limited_per_token(api_client, setup, settings):
     statuses = [_redeem(api_client, people[0].redemption_token).status_code for _ in range(4)]
     assert statuses == [201, 200, 200, 429]
     limited = _redeem(api_client, people[0].redemption_token)
-    assert limited.json()["error"]["code"] == "rate_limited" and limited["Retry-After"] == "60"
+    assert limited.json()["error"]["code"] == "rate_limited" and 1 <= int(limited["Retry-After"]) <= 60
 
 
 def test_bad_payload_is_a_400(api_client):
