@@ -27,6 +27,7 @@ preflight: install
 
 migrate: preflight
 	$(BIN)/python manage.py migrate --no-input
+	@$(BIN)/python manage.py beat_schedules
 
 seed: migrate
 	@$(BIN)/python manage.py seed_demo

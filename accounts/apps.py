@@ -6,4 +6,4 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts and tenancy"
 
     def ready(self):
-        from . import schema  # noqa: F401  registers the API key scheme with the OpenAPI generator
+        from . import audit, schema  # noqa: F401  admin changes to the audit log; the API key scheme in OpenAPI

@@ -4,7 +4,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from mobul.http import client_ip
-from mobul.middleware import current_request_id
+from mobul.middleware import audited_in_this_request, current_client_ip, current_request_id
 
 from .access import request_actor
 from .authentication import API_KEY_PREFIX
@@ -26,6 +26,9 @@ def record_audit(*, action, obj=None, object_type=None, object_id="", client=Non
         client_id = client.pk
     elif client_id is None and api_key is not None:
         client_id = api_key.client_id
+    audited = audited_in_this_request()
+    if audited is not None:
+        audited.add((object_type, object_id))
     return AuditLog.objects.create(
         action=action,
         object_type=object_type or "",
@@ -35,7 +38,7 @@ def record_audit(*, action, obj=None, object_type=None, object_id="", client=Non
         changes=changes or {},
         actor=actor,
         api_key=api_key,
-        ip=ip,
+        ip=ip or current_client_ip(),
         request_id=current_request_id() if current_request_id() != "-" else "",
     )
 

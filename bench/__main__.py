@@ -45,6 +45,8 @@ SUITE = [
               ["--events", "500000", "--runs", "20", "--raw-runs", "2", "--batches", "10", "--repeat", "1"]),
     Benchmark("giftcards", "bulk assignment and redemption vs the raw SQL they perform",
               ["--cards", "20000", "--redemptions", "500", "--repeat", "1"]),
+    Benchmark("ops", "the request-metrics middleware's Redis write vs a PING; requests with and without it",
+              ["--calls", "1000", "--requests", "300", "--repeat", "3"]),
     Benchmark("load", "HTTP load: redemption, PURL page, template vs a constant endpoint, gunicorn + wrk",
               ["--seconds", "4", "--repeat", "1", "--recipients", "20000"]),
 ]

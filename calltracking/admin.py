@@ -88,7 +88,7 @@ class CallSessionAdmin(admin.ModelAdmin):
     list_select_related = ["campaign", "recipient"]
     show_full_result_count = False
     readonly_fields = [*(field.name for field in CallSession._meta.fields), "recording_link"]
-    actions = ["retry_recording_download"]
+    actions = ["retry_recording_download", "restore_from_cold_storage"]
 
     def get_search_results(self, request, queryset, search_term):
         found = _search_by_phone(queryset, "caller_phone", search_term)
@@ -114,3 +114,16 @@ class CallSessionAdmin(admin.ModelAdmin):
     def retry_recording_download(self, request, queryset):
         retried = sum(services.retry_recording(session=session, request=request) for session in queryset.order_by("pk"))
         self.message_user(request, f"{retried} download(s) scheduled again.", messages.SUCCESS)
+
+    @admin.action(description="Restore the recording from cold storage")
+    def restore_from_cold_storage(self, request, queryset):
+        # One at a time on purpose: thawing is billed per object and takes hours.
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one call to restore its recording.", messages.ERROR)
+            return
+        session = queryset.get()
+        if services.request_recording_restore(session=session, request=request):
+            self.message_user(request, f"The recording of {session} is on its way back from cold storage; it can be "
+                                       "played once its status is Stored again (hours for GLACIER).", messages.SUCCESS)
+        else:
+            self.message_user(request, f"The recording of {session} is not in cold storage.", messages.WARNING)

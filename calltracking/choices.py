@@ -58,3 +58,4 @@ class RecordingStatus(models.TextChoices):
     STORED = "stored", "Stored"
     FAILED = "failed", "Download failed"
     ARCHIVED = "archived", "In cold storage"
+    RESTORING = "restoring", "Coming back from cold storage"

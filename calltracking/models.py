@@ -140,3 +140,30 @@ class CallSession(models.Model):
     @property
     def recording_archived(self):
         return bool(self.recording) and self.recording.startswith(ARCHIVE_SCHEME)
+
+
+class RecordingArchive(models.Model):
+    """The journal of one recording's trip to cold storage (see archive.py): where it came from, where it went,
+    its size and checksum, and how far the move got, so a killed run is finished by the next one."""
+
+    session = models.OneToOneField(CallSession, on_delete=models.PROTECT, primary_key=True, related_name="archive")
+    source_name = models.CharField(max_length=255, help_text="The recording's name in the recordings storage.")
+    archive_name = models.CharField(max_length=255, help_text="Its name in the archive storage.")
+    size_bytes = models.BigIntegerField()
+    md5 = models.CharField(max_length=32)
+    storage_class = models.CharField(max_length=32, blank=True)
+    archived_at = models.DateTimeField(null=True, blank=True, help_text="When the call was pointed at the archive.")
+    source_deleted_at = models.DateTimeField(null=True, blank=True)
+    restore_requested_at = models.DateTimeField(null=True, blank=True)
+    restored_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "call_recording_archives"
+        indexes = [
+            # The retention run's "finish what a killed run started" lookup.
+            models.Index(fields=["archived_at"], condition=Q(source_deleted_at__isnull=True),
+                         name="recording_archives_unfinished"),
+        ]
+
+    def __str__(self):
+        return f"Recording of call {self.session_id} → {self.archive_name}"

@@ -14,6 +14,7 @@ import logging
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 import analytics
 from accounts.choices import AuditAction
@@ -35,10 +36,10 @@ from .choices import (
     TrackingNumberStatus,
 )
 from .exceptions import InvalidWebhook, MatchLocked, NotMatched, RecipientNotFound, TrackingNumberInUse
-from .models import CallSession, TrackingNumber
+from .models import CallSession, RecordingArchive, TrackingNumber
 from .recordings import recording_path, recording_storage
 from .selectors import e164_or_blank
-from .tasks import download_recording
+from .tasks import download_recording, restore_archived_recording
 
 logger = logging.getLogger(__name__)
 
@@ -204,7 +205,8 @@ def register_recording(*, notice):
         session = CallSession.objects.select_for_update().filter(provider_call_id=notice.call_id).first()
         if session is None:
             return None
-        if session.recording_status in (RecordingStatus.PENDING, RecordingStatus.STORED, RecordingStatus.ARCHIVED):
+        if session.recording_status in (RecordingStatus.PENDING, RecordingStatus.STORED, RecordingStatus.ARCHIVED,
+                                        RecordingStatus.RESTORING):
             if session.recording_sid != notice.recording_id:
                 logger.warning("Call %s: ignoring a second recording %s", session.pk, notice.recording_id)
             return session
@@ -251,6 +253,23 @@ def retry_recording(*, session, request=None):
                      changes={"recording_status": [RecordingStatus.FAILED, RecordingStatus.PENDING]})
         session_id = session.pk
         transaction.on_commit(lambda: download_recording.delay(session_id))
+    return True
+
+
+def request_recording_restore(*, session, request=None):
+    """Staff asked to hear an archived recording: schedules its return from cold storage. Returns whether it did
+    (False when the call's recording is not in cold storage or already on its way back)."""
+    with transaction.atomic():
+        session = _locked(session)
+        if session.recording_status != RecordingStatus.ARCHIVED or not session.recording_archived:
+            return False
+        session.recording_status = RecordingStatus.RESTORING
+        session.save(update_fields=["recording_status", "updated_at"])
+        RecordingArchive.objects.filter(session=session).update(restore_requested_at=timezone.now())
+        record_audit(action=AuditAction.UPDATE, obj=session, client=session.campaign.client, request=request,
+                     changes={"recording_status": [RecordingStatus.ARCHIVED, RecordingStatus.RESTORING]})
+        session_id = session.pk
+        transaction.on_commit(lambda: restore_archived_recording.delay(session_id))
     return True
 
 

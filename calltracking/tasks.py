@@ -28,3 +28,23 @@ def download_recording(self, session_id):
             logger.warning("Recording of call %s not downloaded, giving up: %s", session_id, error)
             return
         raise self.retry(exc=error, countdown=min(3600, 30 * 2 ** self.request.retries))
+
+
+RESTORE_CHECK_SECONDS = 30 * 60
+# A thaw takes hours (GLACIER Standard: 3-5 h; DEEP_ARCHIVE up to 48 h): keep looking for three days.
+RESTORE_MAX_RETRIES = 3 * 24 * 2
+
+
+@shared_task(bind=True, acks_late=True, max_retries=RESTORE_MAX_RETRIES)
+def restore_archived_recording(self, session_id):
+    """Brings an archived recording back into the recordings storage, retrying while cold storage thaws it."""
+    from .archive import restore_abandoned, restore_recording
+
+    if restore_recording(session_id=session_id):
+        return
+    if self.request.retries >= RESTORE_MAX_RETRIES:
+        logger.warning("Recording of call %s still not thawed; the restore request is dropped.", session_id)
+        restore_abandoned(session_id=session_id)
+        return
+    raise self.retry(countdown=RESTORE_CHECK_SECONDS)
+

@@ -45,19 +45,21 @@ def deliver_gift_card(self, card_id):
 
 @shared_task(acks_late=True)
 def notify_low_stock(alert_id):
-    """Emails the client's admins that a pool is running low."""
+    """Emails the client's admins, and staff, that a pool is running low."""
     alert = PoolAlert.objects.select_related("pool__client").get(pk=alert_id)
     pool = alert.pool
     admins = User.objects.filter(
         is_active=True, memberships__client=pool.client, memberships__role=Role.CLIENT_ADMIN
     ).values_list("email", flat=True)
+    body = (f"Only {alert.available} of {alert.total} cards are left in {pool} "
+            f"(alert threshold {pool.low_stock_threshold_percent} %). Upload more codes to keep rewards flowing.")
     if admins:
-        send_mail(
-            f"Gift cards running low: {pool.name}",
-            f"Only {alert.available} of {alert.total} cards are left in {pool} "
-            f"(alert threshold {pool.low_stock_threshold_percent} %). Upload more codes to keep rewards flowing.",
-            settings.DEFAULT_FROM_EMAIL, list(admins),
-        )
+        send_mail(f"Gift cards running low: {pool.name}", body, settings.DEFAULT_FROM_EMAIL, list(admins))
+    # Staff watch every pool; a separate message, so clients never see staff addresses.
+    staff = User.objects.filter(is_active=True, is_staff=True).exclude(email="").values_list("email", flat=True)
+    if staff:
+        send_mail(f"[Mobul alert] Gift-card pool low: {pool.client} / {pool.name}", body,
+                  settings.DEFAULT_FROM_EMAIL, list(staff))
 
 
 @shared_task(acks_late=True)

@@ -7,7 +7,9 @@ Validation errors also carry "details": {field: [messages]} so a client can show
 
 import logging
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, pagination, status
@@ -71,6 +73,11 @@ def exception_handler(exc, context):
         if exc.retry_after is not None:
             response["Retry-After"] = str(int(exc.retry_after))
         return response
+    if isinstance(exc, RequestDataTooBig):
+        return Response(error_body(
+            "payload_too_large",
+            f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes; send it in parts.",
+        ), status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, DjangoValidationError):
         return _validation_response(exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages).detail)
     if isinstance(exc, Http404):

@@ -1,9 +1,41 @@
+import logging
 import os
 
 from celery import Celery
+from celery.signals import before_task_publish, task_postrun, task_prerun
+
+from .middleware import current_request_id, request_id_var
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mobul.settings")
 
 app = Celery("mobul")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+logger = logging.getLogger("mobul.tasks")
+REQUEST_ID_HEADER = "request_id"
+_adopted = {}  # task id -> context token, while the task runs
+
+
+@before_task_publish.connect
+def send_request_id(headers=None, **kwargs):
+    """A task queued while serving a request carries the request's id in its message headers."""
+    request_id = current_request_id()
+    if headers is not None and request_id != "-":
+        headers.setdefault(REQUEST_ID_HEADER, request_id)
+
+
+@task_prerun.connect
+def adopt_request_id(task_id=None, task=None, **kwargs):
+    """The worker logs the task's lines under the id of the request that queued it."""
+    request_id = getattr(task.request, REQUEST_ID_HEADER, None)
+    if request_id:
+        _adopted[task_id] = request_id_var.set(request_id)
+    logger.info("Task %s started", task.name, extra={"task_id": task_id, "task_name": task.name})
+
+
+@task_postrun.connect
+def forget_request_id(task_id=None, **kwargs):
+    token = _adopted.pop(task_id, None)
+    if token is not None:
+        request_id_var.reset(token)

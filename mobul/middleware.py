@@ -3,7 +3,12 @@ import re
 import uuid
 from contextvars import ContextVar
 
+from .http import client_ip
+
 request_id_var = ContextVar("request_id", default="-")
+# The request's client IP, and the objects already audited while serving it (see accounts.audit).
+client_ip_var = ContextVar("client_ip", default=None)
+audited_var = ContextVar("audited", default=None)
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -11,6 +16,15 @@ _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 def current_request_id():
     return request_id_var.get()
+
+
+def current_client_ip():
+    return client_ip_var.get()
+
+
+def audited_in_this_request():
+    """The set of (object type, object id) audited so far in this request; None outside requests."""
+    return audited_var.get()
 
 
 class RequestIdMiddleware:
@@ -23,11 +37,13 @@ class RequestIdMiddleware:
         incoming = request.headers.get(REQUEST_ID_HEADER, "")
         request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         request.request_id = request_id
-        token = request_id_var.set(request_id)
+        tokens = (request_id_var.set(request_id), client_ip_var.set(client_ip(request) or None),
+                  audited_var.set(set()))
         try:
             response = self.get_response(request)
         finally:
-            request_id_var.reset(token)
+            for var, token in zip((request_id_var, client_ip_var, audited_var), tokens):
+                var.reset(token)
         response[REQUEST_ID_HEADER] = request_id
         return response
 

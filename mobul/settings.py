@@ -13,6 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url
 from celery.schedules import crontab
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
@@ -91,8 +92,11 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "mobul.middleware.RequestIdMiddleware",
+    # Outermost after the request id, so it times everything below it.
+    "ops.middleware.RequestMetricsMiddleware",
     "mobul.middleware.RateLimitHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -199,8 +203,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = env_int("CELERY_WORKER_PREFETCH_MULTIPLIER",
 CELERY_QUEUE_NAMES = ("delivery", "webhooks", "monitoring", "default", "imports", "retention")
 CELERY_TASK_QUEUES = [Queue(name) for name in CELERY_QUEUE_NAMES]
 CELERY_TASK_DEFAULT_QUEUE = "default"
-# Exact names first, then glob patterns in order (Celery's MapRoute). The ops app's retention and monitoring
-# jobs are routed by name: call them ops.tasks.retention_<what> and ops.tasks.monitor_<what>.
+# By task name (Celery also takes glob patterns). A new task gets its line here: a test fails for a project task
+# that would fall into `default`.
 CELERY_TASK_ROUTES = {
     # Bulk data jobs: minutes each.
     "campaigns.tasks.process_import": {"queue": "imports"},
@@ -212,16 +216,21 @@ CELERY_TASK_ROUTES = {
     # Follow-up work of inbound traffic: provider webhooks, ingested event batches.
     "calltracking.tasks.download_recording": {"queue": "webhooks"},
     "analytics.tasks.apply_rollups": {"queue": "webhooks"},
-    # Partition upkeep and retention (drops, archiving): nightly.
+    # Partition upkeep and retention: nightly drops and archiving, restores from cold storage.
     "analytics.tasks.maintain_partitions": {"queue": "retention"},
-    "ops.tasks.retention_*": {"queue": "retention"},
-    # Checks and alerts.
+    "ops.tasks.run_retention_job": {"queue": "retention"},
+    "calltracking.tasks.restore_archived_recording": {"queue": "retention"},
+    # Checks, alerts and measurements.
     "giftcards.tasks.check_pool_level_later": {"queue": "monitoring"},
-    "ops.tasks.monitor_*": {"queue": "monitoring"},
+    "ops.tasks.check_alerts": {"queue": "monitoring"},
+    "ops.tasks.snapshot_database_size": {"queue": "monitoring"},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-# Built in code; django-celery-beat copies it into the database where staff can edit it.
+# Django's LOGGING (JSON in production, with the request id) also formats the worker's lines.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# django-celery-beat's scheduler, except that entries already in the database (perhaps edited by staff) are kept.
+CELERY_BEAT_SCHEDULER = "ops.beat:DatabaseScheduler"
+# Built in code; beat (or `manage.py beat_schedules`) adds the missing ones to the database where staff edit them.
 CELERY_BEAT_SCHEDULE = {
     # Creates the current month's and the next months' event partitions ahead of time.
     "analytics.maintain_partitions": {
@@ -233,7 +242,59 @@ CELERY_BEAT_SCHEDULE = {
         "task": "analytics.tasks.apply_rollups",
         "schedule": crontab(minute="*"),
     },
+    # Retention, one entry per job (see ops/retention.py), daily at 02:00 UTC.
+    **{
+        f"ops.retention.{job}": {
+            "task": "ops.tasks.run_retention_job",
+            "schedule": crontab(hour=2, minute=0),
+            "kwargs": {"job": job},
+        }
+        for job in ("events", "recordings", "recipients", "gift_card_logs", "audit_logs")
+    },
+    "ops.check_alerts": {"task": "ops.tasks.check_alerts", "schedule": crontab()},
+    "ops.snapshot_database_size": {
+        "task": "ops.tasks.snapshot_database_size",
+        "schedule": crontab(hour=0, minute=5),
+    },
 }
+
+# --- Operations: retention, cold storage, monitoring, alerts ------------------------------------
+# How long data is kept, in days: events 2 years, recordings 1 year (then cold storage), recipients 3 years
+# after their campaign ended (then soft-deleted and their personal fields cleared), gift-card logs 7 years,
+# audit logs 5 years. Campaigns are kept for ever.
+RETENTION_DAYS = {
+    "events": env_int("RETENTION_EVENTS_DAYS", 730),
+    "recordings": env_int("RETENTION_RECORDINGS_DAYS", 365),
+    "recipients": env_int("RETENTION_RECIPIENTS_DAYS", 1095),
+    "gift_card_logs": env_int("RETENTION_GIFT_CARD_LOGS_DAYS", 2557),
+    "audit_logs": env_int("RETENTION_AUDIT_LOGS_DAYS", 1826),
+}
+# Rows per statement: short transactions, no long locks.
+RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 5000)
+# A recording brought back from cold storage stays playable this long before it is archived again.
+RECORDING_RESTORE_KEEP_DAYS = env_int("RECORDING_RESTORE_KEEP_DAYS", 7)
+# S3 storage class of archived recordings (GLACIER, DEEP_ARCHIVE, GLACIER_IR, STANDARD_IA ...).
+RECORDING_ARCHIVE_STORAGE_CLASS = env("RECORDING_ARCHIVE_STORAGE_CLASS", "GLACIER")
+# Days a thawed GLACIER object stays readable, and the retrieval tier.
+RECORDING_ARCHIVE_RESTORE_DAYS = env_int("RECORDING_ARCHIVE_RESTORE_DAYS", 2)
+RECORDING_ARCHIVE_RESTORE_TIER = env("RECORDING_ARCHIVE_RESTORE_TIER", "Standard")
+
+# What the minute alert check compares against. DATABASE_CAPACITY_BYTES unset (0): no database size alert.
+DATABASE_CAPACITY_BYTES = env_int("DATABASE_CAPACITY_BYTES", 0)
+ALERT_THRESHOLDS = {
+    "database_size_percent": env_int("ALERT_DATABASE_SIZE_PERCENT", 80),
+    "connection_pool_percent": env_int("ALERT_CONNECTION_POOL_PERCENT", 90),
+    "api_latency_p95_ms": env_int("ALERT_API_LATENCY_P95_MS", 500),
+    "error_rate_percent": float(env("ALERT_ERROR_RATE_PERCENT", "1")),
+}
+# Latency and error rate are judged over this many recent minutes, once enough requests were seen.
+ALERT_WINDOW_MINUTES = env_int("ALERT_WINDOW_MINUTES", 5)
+ALERT_MIN_REQUESTS = env_int("ALERT_MIN_REQUESTS", 50)
+# Which database alias the monitoring page reads PostgreSQL statistics from.
+MONITORING_DATABASE = env("MONITORING_DATABASE", "default")
+# /metrics answers a matching `Authorization: Bearer <token>` or a caller inside METRICS_ALLOWED_IPS (CIDRs).
+METRICS_TOKEN = env("METRICS_TOKEN", "")
+METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", "" if PRODUCTION else "127.0.0.1/32,::1/128")
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -283,8 +344,27 @@ else:
         "OPTIONS": {"location": MEDIA_ROOT, "base_url": MEDIA_URL},
     }
 
+# Cold storage of year-old call recordings: another bucket (or a prefix of the same one) in a cheap storage class;
+# on local disk, a folder outside MEDIA_ROOT so it is never served.
+if AWS_STORAGE_BUCKET_NAME:
+    RECORDING_ARCHIVE_STORAGE_CONFIG = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            **DEFAULT_FILE_STORAGE_CONFIG["OPTIONS"],
+            "bucket_name": env("RECORDING_ARCHIVE_BUCKET", AWS_STORAGE_BUCKET_NAME),
+            "location": env("RECORDING_ARCHIVE_PREFIX", "archive"),
+            "file_overwrite": True,
+        },
+    }
+else:
+    RECORDING_ARCHIVE_STORAGE_CONFIG = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": Path(env("RECORDING_ARCHIVE_ROOT", f"{MEDIA_ROOT}-archive"))},
+    }
+
 STORAGES = {
     "default": DEFAULT_FILE_STORAGE_CONFIG,
+    "recordings_archive": RECORDING_ARCHIVE_STORAGE_CONFIG,
     "staticfiles": {
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"
@@ -314,7 +394,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "mobul.api.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "accounts.api.filtering.TenantFilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -351,6 +431,19 @@ SPECTACULAR_SETTINGS = {
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Everything the dashboard, the admin and the API docs load comes from our own origin: no inline code.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+# Request bodies held in memory (JSON, forms): a full event batch fits; file uploads have their own limit.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024)
 SESSION_COOKIE_HTTPONLY = True
 if PRODUCTION:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)

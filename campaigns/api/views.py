@@ -183,6 +183,10 @@ class CampaignRecipientViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin, 
     def get_queryset(self):
         return super().get_queryset().filter(campaign=self.get_campaign())
 
+    def create(self, request, *args, **kwargs):
+        self.get_campaign()  # another tenant's campaign is a 404 before the body is even read
+        return super().create(request, *args, **kwargs)
+
     def perform_create(self, serializer):
         serializer.instance = services.create_recipient(
             campaign=self.get_campaign(), request=self.request, **serializer.validated_data

@@ -1,0 +1,299 @@
+"""Retention jobs at their boundaries (one day younger kept, one day older removed), dry runs that change
+nothing, overlapping runs refused, the append-only logs purged only by the job, and the beat schedules."""
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from django.core.cache import cache
+from django.core.management import CommandError, call_command
+from django.db import DatabaseError, connection, transaction
+from django.urls import reverse
+from django.utils import timezone
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+from accounts.models import AuditLog
+from analytics.models import Event
+from analytics.partitions import ensure_partitions, list_partitions
+from campaigns.choices import CampaignStatus
+from campaigns.models import Campaign, Recipient
+from campaigns.services import create_recipient
+from campaigns.tests.factories import CampaignFactory
+from giftcards.models import GiftCard, GiftCardLog
+from giftcards.tests.factories import GiftCardPoolFactory, stock
+from ops.beat import DatabaseScheduler, install_default_schedules
+from ops.models import RetentionRun
+from ops.retention import RetentionRunning, cutoff_for, run_job
+from mobul.celery import app as celery_app
+
+pytestmark = pytest.mark.django_db
+DAY = timedelta(days=1)
+
+
+@pytest.fixture
+def now():
+    return timezone.now().replace(microsecond=0)
+
+
+# --- events -----------------------------------------------------------------------------------
+
+def _events_now_for(cutoff_day):
+    """A 'now' whose events cutoff (now - 730 days) falls at midnight of `cutoff_day`."""
+    return datetime.combine(cutoff_day, datetime.min.time(), tzinfo=UTC) + timedelta(days=730)
+
+
+@pytest.fixture
+def old_months(tenant_a):
+    """Partitions for February and March 2024, one event in each."""
+    ensure_partitions(months_ahead=1, today=date(2024, 2, 1))
+    campaign = CampaignFactory(client=tenant_a.client)
+    for moment in (datetime(2024, 2, 29, 23, tzinfo=UTC), datetime(2024, 3, 1, 1, tzinfo=UTC)):
+        Event.objects.create(campaign=campaign, event_type="visit", source="web", created_at=moment)
+    return campaign
+
+
+def partition_names():
+    return {partition.name for partition in list_partitions()}
+
+
+def test_a_month_is_dropped_once_a_day_past_retention(old_months):
+    # February 2024 ends at 2024-03-01 00:00; a cutoff a day later drops it, March is a day short of it.
+    run = run_job("events", now=_events_now_for(date(2024, 3, 2)))
+
+    assert run.status == "succeeded" and run.counts == {"partitions": 1, "names": ["events_2024_02"]}
+    assert "events_2024_02" not in partition_names() and "events_2024_03" in partition_names()
+    assert list(Event.objects.filter(campaign=old_months).values_list("created_at", flat=True)) == [
+        datetime(2024, 3, 1, 1, tzinfo=UTC)]
+
+
+def test_a_month_one_day_short_of_retention_is_kept(old_months):
+    run = run_job("events", now=_events_now_for(date(2024, 2, 29)))
+
+    assert run.counts == {"partitions": 0, "names": []}
+    assert {"events_2024_02", "events_2024_03"} <= partition_names()
+    assert Event.objects.filter(campaign=old_months).count() == 2
+
+
+def test_events_dry_run_names_the_partition_and_drops_nothing(old_months):
+    run = run_job("events", dry_run=True, now=_events_now_for(date(2024, 3, 2)))
+
+    assert run.dry_run and run.counts["names"] == ["events_2024_02"]
+    assert "events_2024_02" in partition_names()
+
+
+# --- recipients -------------------------------------------------------------------------------
+
+def _campaign_with_people(client, *, status, ended_at, people=2):
+    campaign = CampaignFactory(client=client)
+    for n in range(people):
+        create_recipient(campaign=campaign, first_name=f"Ann{n}", last_name="Smith", address1=f"{n} Elm St",
+                         city="Boston", state="MA", postal_code="02108", phone=f"+1617555{n:04d}",
+                         email=f"ann{n}@example.com", external_id=f"crm-{n}", custom_fields={"pet": "cat"})
+    Campaign.objects.filter(pk=campaign.pk).update(status=status, status_changed_at=ended_at)
+    return campaign
+
+
+def test_recipients_are_cleared_three_years_after_their_campaign_ended(tenant_a, now):
+    cutoff = cutoff_for("recipients", now=now)
+    old = _campaign_with_people(tenant_a.client, status=CampaignStatus.COMPLETED, ended_at=cutoff - DAY)
+    cancelled = _campaign_with_people(tenant_a.client, status=CampaignStatus.CANCELLED, ended_at=cutoff - DAY, people=1)
+    recent = _campaign_with_people(tenant_a.client, status=CampaignStatus.COMPLETED, ended_at=cutoff + DAY)
+    # Still running after all these years: its recipients stay, whenever its status last changed.
+    running = _campaign_with_people(tenant_a.client, status=CampaignStatus.ACTIVE, ended_at=cutoff - 100 * DAY)
+
+    run = run_job("recipients", now=now)
+
+    assert run.counts == {"campaigns": 2, "recipients": 3}
+    for person in Recipient.all_objects.filter(campaign__in=[old, cancelled]):
+        assert person.deleted_at is not None
+        assert (person.first_name, person.last_name, person.address1, person.city, person.postal_code, person.phone,
+                person.email, person.external_id, person.custom_fields) == ("", "", "", "", "", "", "", "", {})
+        assert person.redemption_token  # the printed PURL keeps resolving to "no longer available", not to someone else
+    for campaign in (recent, running):
+        assert Recipient.objects.filter(campaign=campaign, deleted_at__isnull=True, email__endswith="@example.com"
+                                        ).count() == 2
+    assert Campaign.objects.filter(pk__in=[old.pk, cancelled.pk]).count() == 2  # campaigns are kept
+
+
+def test_recipients_go_in_batches_and_a_rerun_finds_nothing(tenant_a, now, settings):
+    settings.RETENTION_BATCH_SIZE = 2
+    cutoff = cutoff_for("recipients", now=now)
+    _campaign_with_people(tenant_a.client, status=CampaignStatus.COMPLETED, ended_at=cutoff - DAY, people=5)
+
+    assert run_job("recipients", now=now).counts["recipients"] == 5
+    assert run_job("recipients", now=now).counts["recipients"] == 0
+
+
+def test_recipients_dry_run_counts_and_clears_nothing(tenant_a, now):
+    cutoff = cutoff_for("recipients", now=now)
+    campaign = _campaign_with_people(tenant_a.client, status=CampaignStatus.COMPLETED, ended_at=cutoff - DAY)
+
+    run = run_job("recipients", dry_run=True, now=now)
+
+    assert run.counts == {"campaigns": 1, "recipients": 2}
+    assert Recipient.objects.filter(campaign=campaign, email__endswith="@example.com").count() == 2
+
+
+# --- append-only logs ---------------------------------------------------------------------------
+
+def _audit_rows(*ages):
+    now = timezone.now()
+    for age in ages:
+        AuditLog.objects.create(action="update", object_type="test.thing", object_id=str(age), created_at=now - age)
+
+
+def _card_log_rows(tenant, *ages):
+    pool = GiftCardPoolFactory(client=tenant.client)
+    stock(pool, 1)
+    card = GiftCard.objects.get(pool=pool)
+    now = timezone.now()
+    for age in ages:
+        GiftCardLog.objects.create(card=card, action="claimed", reason=str(age), created_at=now - age)
+
+
+@pytest.mark.parametrize(("job", "model", "period"), [
+    ("audit_logs", AuditLog, timedelta(days=1826)),
+    ("gift_card_logs", GiftCardLog, timedelta(days=2557)),
+])
+def test_old_log_rows_are_purged_in_batches(job, model, period, tenant_a, settings):
+    settings.RETENTION_BATCH_SIZE = 2
+    ages = [period + DAY, period + 2 * DAY, period + 30 * DAY, period + 400 * DAY, period + 401 * DAY,
+            period - DAY, DAY]
+    if job == "audit_logs":
+        _audit_rows(*ages)
+    else:
+        _card_log_rows(tenant_a, *ages)
+    kept_before = model.objects.count() - 5
+
+    run = run_job(job)
+
+    assert run.counts == {"rows": 5, "batches": 3}
+    assert model.objects.count() == kept_before
+    assert not model.objects.filter(created_at__lt=timezone.now() - period).exists()
+    assert model.objects.filter(created_at__lt=timezone.now() - period + 2 * DAY).count() == 1  # one day younger
+
+
+def test_log_dry_run_counts_and_deletes_nothing():
+    _audit_rows(timedelta(days=1827), timedelta(days=1828), timedelta(days=1825))
+
+    run = run_job("audit_logs", dry_run=True)
+
+    assert run.counts == {"rows": 2} and AuditLog.objects.count() == 3
+
+
+def test_only_the_retention_job_can_delete_log_rows(tenant_a):
+    _audit_rows(timedelta(days=1))
+    _card_log_rows(tenant_a, timedelta(days=1))
+    before = (AuditLog.objects.count(), GiftCardLog.objects.count())
+    for table in ("audit_logs", "gift_card_logs"):
+        with pytest.raises(DatabaseError, match="only deleted by the retention job"), transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(f"DELETE FROM {table}")
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+            with connection.cursor() as cursor:
+                # Even the retention job's own switch does not allow rewriting history.
+                cursor.execute("SET LOCAL mobul.retention_purge = 'on'")
+                cursor.execute(f"UPDATE {table} SET created_at = created_at - interval '10 years'")
+    with pytest.raises(TypeError):
+        AuditLog.objects.all().delete()
+    with pytest.raises(TypeError):
+        AuditLog.objects.first().delete()
+    with pytest.raises(TypeError):
+        GiftCardLog.objects.first().delete()
+    assert (AuditLog.objects.count(), GiftCardLog.objects.count()) == before
+
+
+# --- runs: lock, record, command --------------------------------------------------------------
+
+def test_an_overlapping_run_is_refused():
+    _audit_rows(timedelta(days=1900))
+    other = cache.lock("ops:retention:audit_logs", timeout=60)
+    assert other.acquire(blocking=False)
+    try:
+        with pytest.raises(RetentionRunning):
+            run_job("audit_logs")
+        assert not RetentionRun.objects.exists() and AuditLog.objects.count() == 1
+        # Other jobs have their own locks.
+        assert run_job("gift_card_logs").status == "succeeded"
+    finally:
+        other.release()
+    assert run_job("audit_logs").counts["rows"] == 1
+
+
+def test_a_failing_job_is_recorded_as_failed_and_releases_its_lock(settings):
+    settings.RETENTION_DAYS = {**settings.RETENTION_DAYS, "events": -40}  # a cutoff in the future: refused
+
+    run = run_job("events")
+
+    assert run.status == "failed" and "in the future" in run.errors and run.finished_at
+    assert cache.lock("ops:retention:events", timeout=5).acquire(blocking=False)
+
+
+def test_the_command_runs_a_job_and_reports(capsys):
+    _audit_rows(timedelta(days=1900), timedelta(days=10))
+
+    call_command("retention", "run", "audit_logs", "--dry-run")
+    assert "Would remove: rows: 1." in capsys.readouterr().out
+    call_command("retention", "run", "audit_logs")
+    assert "Done: rows: 1, batches: 1." in capsys.readouterr().out
+    assert AuditLog.objects.count() == 1
+    assert [(run.job, run.dry_run, run.triggered_by) for run in RetentionRun.objects.order_by("pk")] == [
+        ("audit_logs", True, "manage.py retention"), ("audit_logs", False, "manage.py retention")]
+
+    cache.lock("ops:retention:audit_logs", timeout=60).acquire(blocking=False)
+    with pytest.raises(CommandError, match="already running"):
+        call_command("retention", "run", "audit_logs")
+
+
+def test_the_beat_task_runs_the_job(settings):
+    from ops.tasks import run_retention_job
+
+    _audit_rows(timedelta(days=1900))
+    run_id = run_retention_job.delay("audit_logs").get()
+    assert RetentionRun.objects.get(pk=run_id).triggered_by == "beat" and not AuditLog.objects.exists()
+
+
+# --- beat schedules -----------------------------------------------------------------------------
+
+def test_default_schedules_are_installed_once_and_staff_edits_survive():
+    created = install_default_schedules()
+    assert {f"ops.retention.{job}" for job in ("events", "recordings", "recipients", "gift_card_logs", "audit_logs")
+            } <= set(created)
+    events = PeriodicTask.objects.get(name="ops.retention.events")
+    assert (events.task, events.kwargs, events.crontab.hour, events.crontab.minute, str(events.crontab.timezone)) == (
+        "ops.tasks.run_retention_job", '{"job": "events"}', "2", "0", "UTC")
+    assert PeriodicTask.objects.get(name="ops.check_alerts").crontab.minute == "*"
+
+    # Staff move the job to 03:30; installing again, or beat starting, keeps their choice.
+    events.crontab = CrontabSchedule.objects.create(minute="30", hour="3", timezone="UTC")
+    events.save()
+    assert install_default_schedules() == []
+    # What beat does when it starts (a real scheduler would also open its own connections, outside the test's).
+    DatabaseScheduler.update_from_dict(object.__new__(DatabaseScheduler), celery_app.conf.beat_schedule)
+    events.refresh_from_db()
+    assert (events.crontab.hour, events.crontab.minute) == ("3", "30")
+    assert PeriodicTask.objects.filter(name__startswith="ops.retention.").count() == 5
+
+
+def test_staff_run_a_job_from_the_admin(staff_client, platform_admin):
+    _audit_rows(timedelta(days=1900))
+    page = reverse("admin:ops_retention_run")
+    assert "Queue the run" in staff_client.get(page).content.decode()
+    assert page in staff_client.get(reverse("admin:ops_retentionrun_changelist")).content.decode()
+
+    response = staff_client.post(page, {"job": "audit_logs", "dry_run": "on"}, follow=True)
+    assert "dry run queued" in response.content.decode()
+    staff_client.post(page, {"job": "audit_logs"})
+    runs = list(RetentionRun.objects.order_by("pk").values_list("dry_run", "counts", "triggered_by"))
+    assert runs == [(True, {"rows": 1}, f"admin: {platform_admin.email}"),
+                    (False, {"rows": 1, "batches": 1}, f"admin: {platform_admin.email}")]
+
+    response = staff_client.post(page, {"job": "campaigns"})
+    assert response.status_code == 200 and "Select a valid choice" in response.content.decode()
+
+
+def test_the_beat_schedules_command_is_idempotent(capsys):
+    call_command("beat_schedules")
+    first = capsys.readouterr().out
+    call_command("beat_schedules")
+    assert "Created ops.retention.audit_logs." in first
+    assert capsys.readouterr().out.strip() == "0 schedule(s) created; the others already existed."
