@@ -6,7 +6,7 @@ filtered through `clients_for`, so tenant scoping is decided in exactly one plac
 
 from django.db.models import Exists, Q
 
-from .choices import ROLE_CAPABILITIES, SCOPE_CAPABILITIES, Capability, Role
+from .choices import CLIENT_ROLES, ROLE_CAPABILITIES, SCOPE_CAPABILITIES, Capability, Role
 from .models import ApiKey, Client, Membership
 
 _ALL_CAPABILITIES = frozenset(Capability)
@@ -109,6 +109,22 @@ def capabilities_for(principal, client):
 def has_capability(principal, client, capability):
     return capability in capabilities_for(principal, client)
 
+
+def within(role, capabilities):
+    """Whether `role` grants nothing beyond `capabilities`: nobody hands out, or acts on, a role above their own."""
+    return ROLE_CAPABILITIES[role] <= capabilities
+
+
+def grantable_roles(capabilities):
+    """The client roles someone holding `capabilities` on a client may give people there: none without the
+    team capability, and never one that would grant more than they hold."""
+    if Capability.MANAGE_TEAM not in capabilities:
+        return []
+    return [role for role in CLIENT_ROLES if within(role, capabilities)]
+
+
+def assignable_roles(principal, client):
+    return grantable_roles(capabilities_for(principal, client))
 
 
 def can_see_client(principal, client_id):

@@ -1,15 +1,22 @@
 import secrets
 
-from django.db import transaction
+from django.contrib.auth.hashers import make_password
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from mobul.exceptions import NotFound
 from mobul.http import client_ip
 from mobul.middleware import audited_in_this_request, current_client_ip, current_request_id
 
-from .access import request_actor
+from .access import assignable_roles, capabilities_for, request_actor, within
 from .authentication import API_KEY_PREFIX
-from .choices import AuditAction
-from .models import ApiKey, AuditLog, hash_api_key
+from .choices import CLIENT_ROLES, AuditAction, Capability, Role
+from .exceptions import AccountDeactivated, AlreadyMember, LastClientAdmin, NotATeamMembership, NotPermitted
+from .models import ApiKey, AuditLog, Membership, User, hash_api_key
+from .tasks import send_team_invitation
 
 
 def record_audit(*, action, obj=None, object_type=None, object_id="", client=None, client_id=None, changes=None,
@@ -68,3 +75,107 @@ def revoke_api_key(*, api_key, revoked_by=None, request=None):
     api_key.revoked_at = locked.revoked_at
     return locked
 
+
+# --- Team: who may act for a client, with which role ---------------------------------------------------
+
+def _check_assignable(actor, client, role):
+    if role not in CLIENT_ROLES:
+        raise ValidationError({"role": f"Choose one of: {', '.join(Role(r).label for r in CLIENT_ROLES)}."})
+    allowed = assignable_roles(actor, client)
+    if not allowed:
+        raise NotPermitted("Only client admins and agency admins can manage the team.")
+    if role not in allowed:
+        raise NotPermitted(f"You cannot make someone a {Role(role).label}: that role can do more than yours.",
+                           field="role")
+
+
+def _locked_team_membership(actor, membership):
+    """The membership, locked together with its client's admins (in pk order, so concurrent changes queue
+    instead of deadlocking), after checking the actor may act on it."""
+    rows = list(
+        Membership.objects.select_for_update(of=("self",)).select_related("user", "client")
+        .filter(Q(pk=membership.pk) | Q(client_id=membership.client_id, role=Role.CLIENT_ADMIN)).order_by("pk")
+    )
+    locked = next((row for row in rows if row.pk == membership.pk), None)
+    if locked is None:
+        raise NotFound("This person is no longer on the team.")
+    if locked.client_id is None:
+        raise NotATeamMembership()
+    capabilities = capabilities_for(actor, locked.client)
+    if Capability.MANAGE_TEAM not in capabilities:
+        raise NotPermitted("Only client admins and agency admins can manage the team.")
+    if not within(locked.role, capabilities):
+        raise NotPermitted("You cannot change someone whose role can do more than yours.")
+    other_active_admins = [row for row in rows if row.role == Role.CLIENT_ADMIN and row.pk != locked.pk
+                           and row.user.is_active]
+    return locked, other_active_admins
+
+
+def _keeps_an_admin(membership, other_active_admins):
+    if membership.role == Role.CLIENT_ADMIN and membership.user.is_active and not other_active_admins:
+        raise LastClientAdmin(f"{membership.user.email} is {membership.client}'s only client admin: "
+                              "make someone else an admin first.")
+
+
+@transaction.atomic
+def invite_member(*, client, email, role, invited_by, full_name="", request=None):
+    """Gives `email` a role on `client`, creating the account if there is none, and emails the person: a link
+    to choose a password (Django's password-reset token) for a new account, a sign-in link otherwise."""
+    _check_assignable(invited_by, client, role)
+    email = User.objects.normalize_email((email or "").strip()).lower()
+    try:
+        validate_email(email)
+        if len(email) > User._meta.get_field("email").max_length:
+            raise ValidationError("too long")
+    except ValidationError:
+        raise ValidationError({"email": "Enter a valid email address."}) from None
+    user, user_created = User.objects.get_or_create(
+        email=email, defaults={"full_name": full_name.strip()[:200], "password": make_password(None)})
+    if not user.is_active:
+        raise AccountDeactivated()
+    try:
+        with transaction.atomic():
+            membership = Membership.objects.create(user=user, client=client, role=role)
+    except IntegrityError:
+        raise AlreadyMember(f"{email} is already on the team of {client}.") from None
+    record_audit(action=AuditAction.CREATE, obj=membership, client=client, actor=invited_by, request=request,
+                 changes={"email": email, "role": role, "account_created": user_created})
+    transaction.on_commit(lambda: send_team_invitation.delay(membership.pk, invited_by.pk))
+    return membership
+
+
+@transaction.atomic
+def resend_invitation(*, membership, sent_by, request=None):
+    """Emails the invitation again, with a fresh link: the first one expires, and the stock password-reset
+    form ignores accounts that never chose a password."""
+    locked, _ = _locked_team_membership(sent_by, membership)
+    record_audit(action=AuditAction.UPDATE, obj=locked, client=locked.client, actor=sent_by, request=request,
+                 changes={"email": locked.user.email, "invitation": "resent"})
+    transaction.on_commit(lambda: send_team_invitation.delay(locked.pk, sent_by.pk))
+    return locked
+
+
+@transaction.atomic
+def change_role(*, membership, role, changed_by, request=None):
+    locked, other_active_admins = _locked_team_membership(changed_by, membership)
+    _check_assignable(changed_by, locked.client, role)
+    old_role = locked.role
+    if role != old_role:
+        if role != Role.CLIENT_ADMIN:
+            _keeps_an_admin(locked, other_active_admins)
+        locked.role = role
+        locked.save(update_fields=["role"])
+        record_audit(action=AuditAction.UPDATE, obj=locked, client=locked.client, actor=changed_by, request=request,
+                     changes={"email": locked.user.email, "role": [old_role, role]})
+    membership.role = locked.role
+    return locked
+
+
+@transaction.atomic
+def remove_member(*, membership, removed_by, request=None):
+    """Takes the person off the client's team; their account and other teams stay as they are."""
+    locked, other_active_admins = _locked_team_membership(removed_by, membership)
+    _keeps_an_admin(locked, other_active_admins)
+    record_audit(action=AuditAction.DELETE, obj=locked, client=locked.client, actor=removed_by, request=request,
+                 changes={"email": locked.user.email, "role": locked.role})
+    locked.delete()

@@ -3,7 +3,7 @@ from datetime import timedelta
 from django import forms
 from django.core.exceptions import ValidationError
 
-from accounts.choices import ApiKeyScope
+from accounts.choices import CLIENT_ROLES, ApiKeyScope, Role
 from calltracking.choices import CallStatus
 from calltracking.selectors import e164_or_blank
 from campaigns.choices import CampaignStatus, ImportErrorPolicy
@@ -138,3 +138,22 @@ class ApiKeyForm(forms.Form):
                                        initial=[ApiKeyScope.READ],
                                        help_text="Read lets it see data; write lets it change campaigns, "
                                                  "gift cards and calls.")
+
+
+def role_choices(roles):
+    return [(role, Role(role).label) for role in roles]
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(max_length=254, help_text="They get an email with a link to choose a password.")
+    full_name = forms.CharField(max_length=200, required=False, label="Name",
+                                help_text="Optional; used for a new account.")
+    role = forms.ChoiceField(choices=role_choices(CLIENT_ROLES), initial=Role.CLIENT_MEMBER)
+
+    def __init__(self, *args, roles, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["role"].choices = role_choices(roles)
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=role_choices(CLIENT_ROLES))

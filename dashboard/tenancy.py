@@ -26,7 +26,7 @@ ROLE_MESSAGES = {
     Capability.MANAGE_GIFT_CARDS: "Your role does not let you manage gift cards. Ask a client admin.",
     Capability.HANDLE_CALLS: "Your role does not let you work calls.",
     Capability.MANAGE_API_KEYS: "Only client admins can manage API keys.",
-    Capability.MANAGE_TEAM: "Only client admins can manage the team.",
+    Capability.MANAGE_TEAM: "Only client admins and agency admins can manage the team.",
 }
 
 

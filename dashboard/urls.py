@@ -31,4 +31,7 @@ urlpatterns = [
     path("settings/api-keys/", settings.api_keys, name="api_keys"),
     path("settings/api-keys/<int:key_id>/revoke/", settings.api_key_revoke, name="api_key_revoke"),
     path("settings/team/", settings.team, name="team"),
+    path("settings/team/<int:membership_id>/role/", settings.member_role, name="member_role"),
+    path("settings/team/<int:membership_id>/remove/", settings.member_remove, name="member_remove"),
+    path("settings/team/<int:membership_id>/resend/", settings.member_resend, name="member_resend"),
 ]

@@ -249,7 +249,7 @@ CELERY_BEAT_SCHEDULE = {
             "schedule": crontab(hour=2, minute=0),
             "kwargs": {"job": job},
         }
-        for job in ("events", "recordings", "recipients", "gift_card_logs", "audit_logs")
+        for job in ("events", "recordings", "recipients", "gift_card_logs", "audit_logs", "event_ingest_keys")
     },
     "ops.check_alerts": {"task": "ops.tasks.check_alerts", "schedule": crontab()},
     "ops.snapshot_database_size": {
@@ -268,6 +268,8 @@ RETENTION_DAYS = {
     "recipients": env_int("RETENTION_RECIPIENTS_DAYS", 1095),
     "gift_card_logs": env_int("RETENTION_GIFT_CARD_LOGS_DAYS", 2557),
     "audit_logs": env_int("RETENTION_AUDIT_LOGS_DAYS", 1826),
+    # An integrator retries a batch within minutes or days, not weeks.
+    "event_ingest_keys": env_int("RETENTION_EVENT_INGEST_KEYS_DAYS", 30),
 }
 # Rows per statement: short transactions, no long locks.
 RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 5000)
@@ -319,6 +321,8 @@ USE_TZ = True
 # --- Static and media files -----------------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Project-wide assets (the public pages' stylesheet) beside the project-wide templates/.
+STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env("MEDIA_ROOT", str(BASE_DIR / ("test-artifacts/media" if TESTING else "media"))))
 

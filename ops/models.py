@@ -8,6 +8,7 @@ class RetentionJob(models.TextChoices):
     RECIPIENTS = "recipients", "Recipients (soft delete, clear personal fields)"
     GIFT_CARD_LOGS = "gift_card_logs", "Gift-card logs (purge)"
     AUDIT_LOGS = "audit_logs", "Audit logs (purge)"
+    EVENT_INGEST_KEYS = "event_ingest_keys", "Event idempotency keys (purge)"
 
 
 class RunStatus(models.TextChoices):

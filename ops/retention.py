@@ -7,6 +7,7 @@
 | recipients     | of campaigns that ended (completed or cancelled) that long ago: soft-deleted, personal fields cleared |
 | gift_card_logs | rows deleted in batches                                                            |
 | audit_logs     | rows deleted in batches                                                            |
+| event_ingest_keys | integrators' per-event idempotency keys deleted in batches (a retry comes within days) |
 Campaigns are never deleted.
 
 `run_job` wraps every job the same way: a Redis lock so two runs of one job never overlap, a RetentionRun
@@ -132,11 +133,14 @@ def soft_delete_old_recipients(*, cutoff, dry_run, errors, keep_alive):
     return {"campaigns": len(campaign_ids), "recipients": done}
 
 
-def _purge(table, *, cutoff, dry_run, keep_alive):
-    """Deletes `table`'s rows created before `cutoff`, oldest first, a batch per transaction. These tables are
-    append-only: their guard trigger (ops migration 0002) refuses DELETE unless mobul.retention_purge is on,
-    which only this function sets, for its own transaction."""
+def _purge(table, *, cutoff, dry_run, keep_alive, row="id", oldest_first=True):
+    """Deletes `table`'s rows created before `cutoff`, a batch per transaction, each row found by `row` (a key,
+    or "ctid" for a table without one); `oldest_first` for tables whose created_at has a B-tree index.
+
+    Audit and gift-card logs are append-only: their guard trigger (ops migration 0002) refuses DELETE unless
+    mobul.retention_purge is on, which only this function sets, for its own transaction."""
     quoted = connection.ops.quote_name(table)
+    order = "ORDER BY created_at " if oldest_first else ""
     with connection.cursor() as cursor:
         if dry_run:
             cursor.execute(f"SELECT count(*) FROM {quoted} WHERE created_at < %s", [cutoff])
@@ -146,8 +150,8 @@ def _purge(table, *, cutoff, dry_run, keep_alive):
             with transaction.atomic():
                 cursor.execute("SET LOCAL mobul.retention_purge = 'on'")
                 cursor.execute(
-                    f"DELETE FROM {quoted} WHERE id IN (SELECT id FROM {quoted} WHERE created_at < %s "
-                    f"ORDER BY created_at LIMIT %s)",
+                    f"DELETE FROM {quoted} WHERE {row} = ANY(ARRAY("
+                    f"SELECT {row} FROM {quoted} WHERE created_at < %s {order}LIMIT %s))",
                     [cutoff, settings.RETENTION_BATCH_SIZE],
                 )
                 count = cursor.rowcount
@@ -165,10 +169,17 @@ def purge_audit_logs(*, cutoff, dry_run, errors, keep_alive):
     return _purge("audit_logs", cutoff=cutoff, dry_run=dry_run, keep_alive=keep_alive)
 
 
+def purge_event_ingest_keys(*, cutoff, dry_run, errors, keep_alive):
+    # The key is the primary key and keys arrive in time order: rows by address, found through a BRIN index.
+    return _purge("event_ingest_keys", cutoff=cutoff, dry_run=dry_run, keep_alive=keep_alive, row="ctid",
+                  oldest_first=False)
+
+
 JOBS = {
     RetentionJob.EVENTS: drop_old_events,
     RetentionJob.RECORDINGS: archive_old_recordings,
     RetentionJob.RECIPIENTS: soft_delete_old_recipients,
     RetentionJob.GIFT_CARD_LOGS: purge_gift_card_logs,
     RetentionJob.AUDIT_LOGS: purge_audit_logs,
+    RetentionJob.EVENT_INGEST_KEYS: purge_event_ingest_keys,
 }

@@ -9,8 +9,9 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from accounts.access import clients_for, principal_of
-from accounts.choices import Capability
+from accounts.choices import AuditAction, Capability
 from accounts.permissions import IsTenantActor
+from accounts.services import record_audit
 from campaigns.models import Campaign
 from mobul.api import CursorPagination
 from mobul.exceptions import DomainError
@@ -130,6 +131,10 @@ class EventsView(ReplicaReadsMixin, GenericAPIView):
                               code="client_required")
         events = request.data.get("events") if isinstance(request.data, dict) else None
         result = ingest_events(client=clients[0], items=events)
+        if result.accepted:
+            record_audit(action=AuditAction.CREATE, object_type="analytics.EventBatch", client=clients[0],
+                         request=request, changes={"accepted": result.accepted, "duplicates": result.duplicates,
+                                                   "rejected": len(result.errors)})
         return Response(
             {"accepted": result.accepted, "duplicates": result.duplicates, "errors": result.errors},
             status=status.HTTP_200_OK,

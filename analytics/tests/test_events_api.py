@@ -5,6 +5,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from accounts.models import AuditLog
 from analytics.models import CampaignDailyStat, Event
 from analytics.partitions import month_start
 from analytics.services import record_event
@@ -58,7 +59,7 @@ def test_a_batch_is_stored_with_per_item_errors(key_client, campaign, recipient,
     assert CampaignDailyStat.objects.filter(campaign=campaign).count() == 2
 
 
-def test_retried_batches_do_not_count_twice(key_client, campaign, django_capture_on_commit_callbacks):
+def test_retried_batches_do_not_count_twice(key_client, campaign, tenant_a, django_capture_on_commit_callbacks):
     batch = [{"campaign": campaign.pk, "event_type": "purl_viewed", "idempotency_key": f"k{n}"} for n in range(3)]
     batch.append({"campaign": campaign.pk, "event_type": "purl_viewed", "idempotency_key": "k0"})
     with django_capture_on_commit_callbacks(execute=True):
@@ -69,6 +70,10 @@ def test_retried_batches_do_not_count_twice(key_client, campaign, django_capture
     assert (again["accepted"], again["duplicates"]) == (0, 4)
     assert Event.objects.count() == 3
     assert CampaignDailyStat.objects.get(campaign=campaign).events == 3
+    # Each batch that stored something is audited, with the key that sent it; the all-duplicate retry is not.
+    [audit] = AuditLog.objects.filter(object_type="analytics.EventBatch")
+    assert (audit.action, audit.api_key, audit.changes) == ("create", tenant_a.api_key,
+                                                           {"accepted": 3, "duplicates": 1, "rejected": 0})
 
 
 @pytest.mark.parametrize(("body", "message"), [

@@ -26,12 +26,14 @@ class World:
     recipients: list
     import_job: object
     call: object
+    membership: object
 
     def objects_by_url_kwarg(self):
         """What each dashboard URL kwarg names, for this tenant."""
         return {
             "campaign_id": self.campaign, "recipient_id": self.recipients[0], "pool_id": self.pool,
             "import_id": self.import_job, "call_id": self.call, "key_id": self.tenant.api_key,
+            "membership_id": self.membership,
         }
 
 
@@ -61,7 +63,7 @@ def build_world(tenant, label, *, phone_prefix):
         duration_seconds=42, recording=f"recordings/test/{label}.mp3",
     )
     return World(tenant=tenant, template=template, pool=pool, campaign=campaign, recipients=recipients,
-                 import_job=job, call=call)
+                 import_job=job, call=call, membership=tenant.member.memberships.get(client=client))
 
 
 def make_active(campaign):

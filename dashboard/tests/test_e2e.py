@@ -13,12 +13,15 @@ from pathlib import Path
 import pytest
 import requests
 from django.conf import settings
+from django.core import mail
 from django.db import connections
 
+from accounts.models import Membership
 from analytics.choices import EventType
 from campaigns.choices import CampaignStatus
 from campaigns.models import Campaign
-from campaigns.tests.factories import MailTemplateFactory, csv_bytes, person
+from campaigns.services import create_recipient
+from campaigns.tests.factories import CampaignFactory, MailTemplateFactory, csv_bytes, person
 from giftcards.tests.factories import GiftCardPoolFactory, stock
 
 from .factories import make_active, respond
@@ -216,3 +219,55 @@ def test_a_phone_sized_screen_gets_the_menu_behind_a_button(browser_page, tenant
     # A member may run campaigns but not manage API keys: the menu does not offer them.
     assert page.get_by_role("link", name="API keys").count() == 0
     shoot(page, "11-mobile-campaigns")
+
+
+def test_invite_a_member_change_their_role_and_remove_them(browser_page, tenant_a):
+    page = browser_page
+    sign_in(page, tenant_a.admin)
+    page.get_by_role("link", name="Team").click()
+    page.get_by_role("button", name="Send invitation").click()
+    assert "This field is required." in page.locator(".field-error").first.inner_text()
+    page.get_by_label("Email").fill("nina.park@example.com")
+    page.get_by_label("Name").fill("Nina Park")
+    page.get_by_label("Role", exact=True).select_option(label="Call-center agent")
+    page.get_by_role("button", name="Send invitation").click()
+    page.get_by_text("nina.park@example.com is now a Call-center agent of Client a").wait_for()
+    row = page.locator('tr[data-member="nina.park@example.com"]')
+    assert "Nina Park" in row.inner_text() and "Invited" in row.inner_text()
+    [invitation] = [email for email in mail.outbox if email.to == ["nina.park@example.com"]]
+    assert "/app/password-reset/" in invitation.body
+
+    role = row.get_by_label("Role of nina.park@example.com")
+    role.select_option(label="Client member")
+    row.get_by_role("button", name="Change role").click()
+    page.get_by_text("nina.park@example.com is now a Client member.").wait_for()
+    assert role.input_value() == "client_member"
+    shoot(page, "12-team")
+
+    # The only client admin cannot step down: the page says why.
+    own = page.locator(f'tr[data-member="{tenant_a.admin.email}"]')
+    own.get_by_label(f"Role of {tenant_a.admin.email}").select_option(label="Client member")
+    own.get_by_role("button", name="Change role").click()
+    page.get_by_text("only client admin").wait_for()
+
+    page.locator('tr[data-member="nina.park@example.com"]').get_by_role("button", name="Remove").click()
+    page.get_by_text("nina.park@example.com no longer has access to Client a.").wait_for()
+    assert page.locator('tr[data-member="nina.park@example.com"]').count() == 0
+    assert not Membership.objects.filter(user__email="nina.park@example.com").exists()
+
+
+def test_public_pages_keep_their_look_under_the_strict_policy(browser_page, tenant_a):
+    """The PURL pages and the 404 page take their styles from a static file (no inline style to refuse)."""
+    page = browser_page
+    campaign = CampaignFactory(client=tenant_a.client, name="Spring smile", offer="A free kit")
+    recipient = create_recipient(campaign=campaign, first_name="Ann", last_name="Lee", address1="1 Main St",
+                                 city="Boston", state="MA", postal_code="02108")
+    make_active(campaign)
+    for url in (f"/r/{recipient.redemption_token}", "/r/", "/no-such-page/"):
+        page.goto(url)
+        card = page.locator(".card")
+        assert card.evaluate("card => getComputedStyle(card).backgroundColor") == "rgb(255, 255, 255)", url
+        assert card.evaluate("card => getComputedStyle(card).borderRadius") == "14px", url
+    page.goto(f"/r/{recipient.redemption_token}")
+    assert "Hello Ann" in page.locator("h1").inner_text()
+    shoot(page, "13-purl-landing")

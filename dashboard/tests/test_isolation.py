@@ -96,6 +96,7 @@ JUNK = {
     "caller": "!!", "matched": "maybe", "to": "exploded", "reason": "r" * 600, "client": "abc", "name": "",
     "scopes": "root", "on_error": "??", "cost": "1e999", "mail_date": "31/02/2026", "template": "abc",
     "gift_card_pool": "-1", "description": "\x00", "file": "not a file",
+    "email": "not an email", "full_name": "\x00", "role": "platform_admin",
 }
 
 

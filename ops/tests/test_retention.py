@@ -4,6 +4,7 @@ nothing, overlapping runs refused, the append-only logs purged only by the job, 
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from django.conf import settings
 from django.core.cache import cache
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
@@ -12,7 +13,7 @@ from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from accounts.models import AuditLog
-from analytics.models import Event
+from analytics.models import Event, EventIngestKey
 from analytics.partitions import ensure_partitions, list_partitions
 from campaigns.choices import CampaignStatus
 from campaigns.models import Campaign, Recipient
@@ -172,6 +173,17 @@ def test_old_log_rows_are_purged_in_batches(job, model, period, tenant_a, settin
     assert model.objects.filter(created_at__lt=timezone.now() - period + 2 * DAY).count() == 1  # one day younger
 
 
+def test_old_event_ingest_keys_are_purged_in_batches(settings):
+    settings.RETENTION_BATCH_SIZE = 2
+    now = timezone.now()
+    for n, age in enumerate([31, 32, 40, 29, 1]):
+        EventIngestKey.objects.create(client_id=1, key=f"k{n}", created_at=now - age * DAY)
+
+    assert run_job("event_ingest_keys", dry_run=True).counts == {"rows": 3}
+    assert run_job("event_ingest_keys").counts == {"rows": 3, "batches": 2}
+    assert sorted(EventIngestKey.objects.values_list("key", flat=True)) == ["k3", "k4"]
+
+
 def test_log_dry_run_counts_and_deletes_nothing():
     _audit_rows(timedelta(days=1827), timedelta(days=1828), timedelta(days=1825))
 
@@ -271,7 +283,7 @@ def test_default_schedules_are_installed_once_and_staff_edits_survive():
     DatabaseScheduler.update_from_dict(object.__new__(DatabaseScheduler), celery_app.conf.beat_schedule)
     events.refresh_from_db()
     assert (events.crontab.hour, events.crontab.minute) == ("3", "30")
-    assert PeriodicTask.objects.filter(name__startswith="ops.retention.").count() == 5
+    assert PeriodicTask.objects.filter(name__startswith="ops.retention.").count() == len(settings.RETENTION_DAYS)
 
 
 def test_staff_run_a_job_from_the_admin(staff_client, platform_admin):
