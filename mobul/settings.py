@@ -213,6 +213,7 @@ CELERY_TASK_ROUTES = {
     # Messages a person is waiting for.
     "giftcards.tasks.deliver_gift_card": {"queue": "delivery"},
     "giftcards.tasks.notify_low_stock": {"queue": "delivery"},
+    "accounts.tasks.send_team_invitation": {"queue": "delivery"},
     # Follow-up work of inbound traffic: provider webhooks, ingested event batches.
     "calltracking.tasks.download_recording": {"queue": "webhooks"},
     "analytics.tasks.apply_rollups": {"queue": "webhooks"},

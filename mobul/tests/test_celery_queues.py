@@ -16,6 +16,7 @@ PROJECT_APPS = ("accounts", "campaigns", "giftcards", "calltracking", "analytics
 EXPECTED = [
     ("giftcards.tasks.deliver_gift_card", [1], "delivery"),
     ("giftcards.tasks.notify_low_stock", [1], "delivery"),
+    ("accounts.tasks.send_team_invitation", [1, 1], "delivery"),
     ("campaigns.tasks.process_import", [1], "imports"),
     ("campaigns.tasks.record_mailing", [1], "imports"),
     ("giftcards.tasks.process_card_import", [1], "imports"),
