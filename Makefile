@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PIP := $(BIN)/pip --disable-pip-version-check -q
 
-.PHONY: run test install install-dev preflight migrate seed clean-venv
+.PHONY: run test bench bench-quick install install-dev preflight migrate seed clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,13 @@ run: seed
 test: install-dev
 	@$(BIN)/python manage.py preflight
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Every benchmark, one report in bench/results/report.md (+ .json). Full sizes (about an hour); bench-quick: minutes.
+bench: install-dev
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+bench-quick: install-dev
+	$(BIN)/python -m bench --quick $(BENCH_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

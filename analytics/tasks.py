@@ -6,7 +6,7 @@ from .partitions import ensure_partitions
 from .rollups import APPLY_SCHEDULED_KEY, apply_pending_rollups
 
 
-@shared_task
+@shared_task(acks_late=True)
 def maintain_partitions():
     """Daily: keeps the current month and the next three partitioned, so inserts never find a month missing."""
     return ensure_partitions()

@@ -1,7 +1,9 @@
 """What every benchmark needs: its own database, a scratch folder, comparable measurements, a results file.
 
 Benchmarks empty tables between measurements, so each runs against a database of its own (`mobul_bench`,
-`mobul_bench_events`, ... on the local server, or BENCH_DATABASE_URL), never the development database.
+`mobul_bench_events`, ... on the local server, or BENCH_DATABASE_URL), never the development database. On a server
+shared with other people's runs, BENCH_DATABASE_SUFFIX (e.g. `_alice`) gives every benchmark database a name of
+your own, so two runs never empty each other's tables.
 """
 
 import json
@@ -32,6 +34,7 @@ def setup_django(database="mobul_bench", redis_db=None, broker_db=None):
     database's too, so in the shared cache their cached analytics would mix. One that queues Celery tasks names
     a broker database of its own too: in the development broker, the development worker would run them.
     """
+    database += os.environ.get("BENCH_DATABASE_SUFFIX", "")
     os.environ["DATABASE_URL"] = os.environ.get("BENCH_DATABASE_URL", f"{DEFAULT_SERVER_URL}/{database}")
     redis_url = urlsplit(os.environ.get("REDIS_URL", DEFAULT_REDIS_URL))
     if redis_db is not None:
@@ -130,7 +133,21 @@ def peak_memory_mb():
     raise RuntimeError("VmHWM missing from /proc/self/status")
 
 
-def write_results(name, figures):
+def report_row(measurement, figure, unit, *, floor=None, floor_name="", ratio=None, goal="", passed=None):
+    """One line of the project's report (`python -m bench`): a figure, the floor it is measured against, the ratio.
+
+    `floor_name` says what the floor is (raw COPY, raw SQL, the trivial endpoint, ...); `ratio` is the one the
+    goal is stated in (figure / floor, or floor / figure for times: `goal` says which, e.g. "time ≤ 1.5 × COPY");
+    `passed` is None for a figure without a goal.
+    """
+    return {"measurement": measurement, "figure": figure, "unit": unit, "floor": floor, "floor_name": floor_name,
+            "ratio": ratio, "goal": goal, "passed": passed}
+
+
+def write_results(name, figures, rows=None):
+    """bench/results/<name>.json; `rows` (report_row dicts) are what the benchmark contributes to the report."""
+    if rows is not None:
+        figures = {**figures, "report_rows": rows}
     RESULTS_DIR.mkdir(exist_ok=True)
     path = RESULTS_DIR / f"{name}.json"
     path.write_text(json.dumps(figures, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -516,6 +516,28 @@ def report(figures):
         print(f"{goal['goal']:56}{goal['measured']:>12}  {'PASS' if goal['passed'] else 'FAIL'}")
 
 
+def report_rows(figures):
+    funnel, ingest, retention, pruning, goals = (figures["funnel"], figures["ingest"], figures["retention"],
+                                                 figures["pruning"], figures["goals"])
+    rollups = funnel["rollups"]
+    return [
+        common.report_row(f"funnel from rollups, {figures['events']:,} events: p95", round(rollups["p95_ms"], 1), "ms",
+                          goal=f"< {GOAL_P95_MS} ms", passed=goals[0]["passed"]),
+        common.report_row("funnel from rollups: p50", round(rollups["p50_ms"], 1), "ms", floor=round(funnel["raw_ms"]),
+                          floor_name="the same from raw events", ratio=funnel["raw_vs_rollups"],
+                          goal=f"raw ≥ {GOAL_VS_RAW} × slower", passed=goals[1]["passed"]),
+        common.report_row("one-month range: partitions read", len(pruning["partitions_in_plan"]), "partitions",
+                          goal="exactly 1", passed=goals[2]["passed"]),
+        common.report_row(f"drop a month's partition ({retention['rows']:,} rows)",
+                          round(retention["drop_seconds"] * 1000, 1), "ms",
+                          floor=round(retention["delete_seconds"] * 1000), floor_name="DELETE of the same rows",
+                          ratio=retention["delete_vs_drop"]),
+        common.report_row(f"API ingest, batches of {ingest['batch_size']:,}", round(ingest["api_events_per_second"]),
+                          "events/s", floor=round(ingest["copy_events_per_second"]), floor_name="raw COPY",
+                          ratio=ingest["api_vs_copy"], goal=f"≥ {GOAL_VS_COPY} ×", passed=goals[3]["passed"]),
+    ]
+
+
 def main():
     parser = argparse.ArgumentParser(
         prog="python -m bench.events", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -564,7 +586,7 @@ def main():
                    finished_at=timezone.now().isoformat(timespec="seconds"),
                    total_seconds=time.perf_counter() - started)
     report(summarize(figures))
-    path = common.write_results("events", figures)
+    path = common.write_results("events", figures, rows=report_rows(figures))
     print(f"\nThe whole benchmark took {figures['total_seconds'] / 60:.1f} min. Figures: {path}")
 
 

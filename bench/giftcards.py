@@ -228,9 +228,9 @@ def redeem_floor(tokens):
 
 
 def queued_tasks(broker):
-    """Task name → how many of its messages wait in the benchmark's broker."""
-    queue = deliver_gift_card.app.conf.task_default_queue
-    return Counter(json.loads(message)["headers"]["task"] for message in broker.lrange(queue, 0, -1))
+    """Task name → how many of its messages wait in the benchmark's broker, in all of its queues."""
+    return Counter(json.loads(message)["headers"]["task"] for queue in settings.CELERY_QUEUE_NAMES
+                   for message in broker.lrange(queue, 0, -1))
 
 
 def publish_deliveries(count):
@@ -314,6 +314,19 @@ def report(figures):
         print("A goal was missed: --profile prints where the service's time goes.")
 
 
+def report_rows(figures):
+    assignment, redemption, goals = figures["assignment"], figures["redemption"], figures["goals"]
+    return [
+        common.report_row(f"assign {figures['cards']:,} cards", round(assignment["service_seconds"], 2), "s",
+                          floor=round(assignment["floor_seconds"], 2), floor_name="one raw SQL statement",
+                          ratio=assignment["service_vs_floor"], goal=f"time ≤ {GOAL_ASSIGN} ×", passed=goals[0]["passed"]),
+        common.report_row(f"{redemption['calls']:,} redemptions, one connection", round(
+            redemption["service_calls_per_second"]), "calls/s", floor=round(redemption["floor_calls_per_second"]),
+            floor_name="its transaction as raw SQL", ratio=redemption["service_vs_floor"], goal=f"≥ {GOAL_REDEEM} ×",
+            passed=goals[1]["passed"]),
+    ]
+
+
 def main():
     parser = argparse.ArgumentParser(
         prog="python -m bench.giftcards", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -347,7 +360,7 @@ def main():
                    finished_at=timezone.now().isoformat(timespec="seconds"),
                    total_seconds=time.perf_counter() - started)
     report(summarize(figures))
-    path = common.write_results("giftcards", figures)
+    path = common.write_results("giftcards", figures, rows=report_rows(figures))
     print(f"\nThe whole benchmark took {figures['total_seconds'] / 60:.1f} min. Figures: {path}")
 
 

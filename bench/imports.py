@@ -253,6 +253,21 @@ def report(figures):
         print(f"{goal['goal']:44}{goal['measured']:>10}  {'PASS' if goal['passed'] else 'FAIL'}")
 
 
+def report_rows(figures):
+    rows, rate, goals = figures["rows"], figures["rows_per_second"], figures["goals"]
+    return [
+        common.report_row(f"import of {rows:,} rows: rows/s", round(rate["import"]), "rows/s", floor=round(rate["copy"]),
+                          floor_name="raw COPY", ratio=figures["import_time_vs_copy"], goal=f"time ≤ {GOAL_VS_COPY} ×",
+                          passed=goals[0]["passed"]),
+        common.report_row(f"bulk_create × 1,000 of {figures['bulk_rows']:,} rows: rows/s", round(rate["bulk_create"]),
+                          "rows/s", floor=round(rate["import"]), floor_name="the import",
+                          ratio=figures["bulk_create_time_per_row_vs_import"],
+                          goal=f"import ≥ {GOAL_VS_BULK_CREATE} × faster", passed=goals[1]["passed"]),
+        common.report_row(f"import of {rows:,} rows: peak memory", round(figures["peak_memory_mb"]["full"]), "MB",
+                          goal=f"< {GOAL_PEAK_MB} MB", passed=goals[2]["passed"]),
+    ]
+
+
 def main():
     parser = argparse.ArgumentParser(
         prog="python -m bench.imports", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -269,7 +284,7 @@ def main():
     figures = summarize(args.rows, args.repeat, bulk_rows, measure(args.rows, args.repeat, bulk_rows))
     figures["total_seconds"] = time.perf_counter() - started
     report(figures)
-    path = common.write_results("imports", figures)
+    path = common.write_results("imports", figures, rows=report_rows(figures))
     print(f"\nThe whole benchmark took {figures['total_seconds'] / 60:.1f} min. Figures: {path}")
 
 

@@ -386,6 +386,21 @@ def report(figures):
               f"{requests['added_median_ms']:+.2f} ms, {requests['with_vs_without']:.2f} ×.")
 
 
+def report_rows(figures):
+    """The report's rows (python -m bench): the check's median per call against the old check's, per table size."""
+    rows = [common.report_row(f"rate-limit check, old table at {size['rows']:,} rows: median",
+                              round(size["project"]["median_ms"], 3), "ms", floor=round(size["old"]["median_ms"], 3),
+                              floor_name="the old count-then-insert check", ratio=size["old_vs_project"])
+            for size in figures["sizes"]]
+    requests = figures.get("requests")
+    if requests:
+        rows.append(common.report_row("redemption request with the check: median",
+                                      round(requests["with_check"]["median_ms"], 2), "ms",
+                                      floor=round(requests["without_check"]["median_ms"], 2),
+                                      floor_name="the same without it", ratio=requests["with_vs_without"]))
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(
         prog="python -m bench.ratelimit", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -421,7 +436,7 @@ def main():
                    finished_at=timezone.now().isoformat(timespec="seconds"),
                    total_seconds=time.perf_counter() - started)
     report(figures)
-    path = common.write_results("ratelimit", figures)
+    path = common.write_results("ratelimit", figures, rows=report_rows(figures))
     print(f"\nThe whole benchmark took {figures['total_seconds'] / 60:.1f} min. Figures: {path}")
     return figures
 

@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404
 
 from accounts.access import capabilities_for, clients_for
 from accounts.choices import Capability
+from mobul.replicas import allow_replica_reads
 
 SESSION_KEY = "dashboard_client_id"
 # The switcher lists at most this many clients (a platform admin may see every client of the platform).
@@ -64,6 +65,9 @@ def dashboard_view(capability=Capability.VIEW, methods=("GET",)):
             _select_client(request, client)
             if capability is not None:
                 require(request, capability)
+            if request.method == "GET":
+                # Pages only read: from the replica when there is one (the primary once the user has written).
+                allow_replica_reads(request)
             return view(request, *args, **kwargs)
 
         return wrapper

@@ -15,6 +15,7 @@ import dj_database_url
 from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -134,13 +135,16 @@ DATABASE_POOL_MIN_SIZE = env_int("DATABASE_POOL_MIN_SIZE", 2)
 DATABASE_POOL_MAX_SIZE = env_int("DATABASE_POOL_MAX_SIZE", 10)
 
 
-def database_config(url):
+def database_config(url, pgbouncer=None):
+    """Django's settings for the database at `url`; `pgbouncer` (default DATABASE_PGBOUNCER): behind PgBouncer."""
     config = dj_database_url.parse(url, conn_max_age=0)
     config["ENGINE"] = "django.db.backends.postgresql"
     options = config.setdefault("OPTIONS", {})
     options.setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5))
-    if DATABASE_PGBOUNCER:
+    if DATABASE_PGBOUNCER if pgbouncer is None else pgbouncer:
         config["DISABLE_SERVER_SIDE_CURSORS"] = True
+        # A prepared statement lives in one server session, which transaction pooling does not keep.
+        options["prepare_threshold"] = None
     else:
         options["pool"] = {
             "min_size": DATABASE_POOL_MIN_SIZE,
@@ -151,6 +155,15 @@ def database_config(url):
 
 
 DATABASES = {"default": database_config(DATABASE_URL)}
+# A streaming replica of the primary: list endpoints, analytics and dashboards read from it (mobul/replicas.py).
+DATABASE_REPLICA_URL = env("DATABASE_REPLICA_URL")
+# After a caller's write, its reads stay on the primary this long: longer than the replica's usual lag.
+DATABASE_REPLICA_STICKY_SECONDS = env_int("DATABASE_REPLICA_STICKY_SECONDS", 5)
+if DATABASE_REPLICA_URL:
+    # Under the test runner the replica alias is the primary's test database, not a second one.
+    DATABASES["replica"] = database_config(DATABASE_REPLICA_URL) | {"TEST": {"MIRROR": "default"}}
+    DATABASE_ROUTERS = ["mobul.replicas.PrimaryReplicaRouter"]
+    MIDDLEWARE.insert(1, "mobul.replicas.ReplicaRequestMiddleware")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, Celery broker -----------------------------------------------------------
@@ -182,7 +195,37 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
+# A worker process reserves one task beyond the one it runs: a long import never sits on short tasks it holds.
 CELERY_WORKER_PREFETCH_MULTIPLIER = env_int("CELERY_WORKER_PREFETCH_MULTIPLIER", 1)
+# Queues by kind of work, so a million-row import never delays a gift-card SMS. A worker started without -Q
+# consumes them all (development, tests); production runs one worker group per line of Procfile.dev /
+# docker-compose.yml. Unrouted tasks go to "default".
+CELERY_QUEUE_NAMES = ("delivery", "webhooks", "monitoring", "default", "imports", "retention")
+CELERY_TASK_QUEUES = [Queue(name) for name in CELERY_QUEUE_NAMES]
+CELERY_TASK_DEFAULT_QUEUE = "default"
+# By task name (Celery also takes glob patterns). A new task gets its line here: a test fails for a project task
+# that would fall into `default`.
+CELERY_TASK_ROUTES = {
+    # Bulk data jobs: minutes each.
+    "campaigns.tasks.process_import": {"queue": "imports"},
+    "campaigns.tasks.record_mailing": {"queue": "imports"},
+    "giftcards.tasks.process_card_import": {"queue": "imports"},
+    # Messages a person is waiting for.
+    "giftcards.tasks.deliver_gift_card": {"queue": "delivery"},
+    "giftcards.tasks.notify_low_stock": {"queue": "delivery"},
+    "accounts.tasks.send_team_invitation": {"queue": "delivery"},
+    # Follow-up work of inbound traffic: provider webhooks, ingested event batches.
+    "calltracking.tasks.download_recording": {"queue": "webhooks"},
+    "analytics.tasks.apply_rollups": {"queue": "webhooks"},
+    # Partition upkeep and retention: nightly drops and archiving, restores from cold storage.
+    "analytics.tasks.maintain_partitions": {"queue": "retention"},
+    "ops.tasks.run_retention_job": {"queue": "retention"},
+    "calltracking.tasks.restore_archived_recording": {"queue": "retention"},
+    # Checks, alerts and measurements.
+    "giftcards.tasks.check_pool_level_later": {"queue": "monitoring"},
+    "ops.tasks.check_alerts": {"queue": "monitoring"},
+    "ops.tasks.snapshot_database_size": {"queue": "monitoring"},
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Django's LOGGING (JSON in production, with the request id) also formats the worker's lines.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
@@ -464,6 +507,8 @@ TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
 # Refresh an API key's last_used_at at most this often, so authentication is not a write per request.
 API_KEY_LAST_USED_RESOLUTION_SECONDS = env_int("API_KEY_LAST_USED_RESOLUTION_SECONDS", 60)
 HEALTH_CHECK_TIMEOUT_SECONDS = env_int("HEALTH_CHECK_TIMEOUT_SECONDS", 2)
+# A constant-answer view at /bench/constant/: the framework's ceiling in the HTTP load benchmark. Never in production.
+BENCH_TRIVIAL_ENDPOINT = env_bool("BENCH_TRIVIAL_ENDPOINT", False) and not PRODUCTION
 DEMO_PASSWORD = env("DEMO_PASSWORD", "mobul-demo-2026")
 # Region assumed for phone numbers written without a country code.
 DEFAULT_PHONE_REGION = env("DEFAULT_PHONE_REGION", "US")

@@ -9,6 +9,7 @@ from accounts.forms import AdminLoginForm, LoginForm
 from ops.views import health, metrics
 
 from .api import json_not_found, json_server_error
+from .views import constant
 
 api_v1 = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -59,6 +60,9 @@ def handler500(request):
         return json_server_error(request)
     return defaults.server_error(request)
 
+
+if settings.BENCH_TRIVIAL_ENDPOINT:
+    urlpatterns.append(path("bench/constant/", constant))
 
 if settings.DEBUG:
     from django.conf.urls.static import static

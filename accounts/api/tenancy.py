@@ -1,10 +1,12 @@
+from mobul.replicas import ReplicaReadsMixin
+
 from ..access import clients_for, principal_of
 from ..choices import Capability
 from ..permissions import HasClientCapability, IsTenantActor
 
 
-class TenantScopedViewSetMixin:
-    """Scopes a viewset's queryset to the clients the caller may see.
+class TenantScopedViewSetMixin(ReplicaReadsMixin):
+    """Scopes a viewset's queryset to the clients the caller may see; its lists read from the replica, if any.
 
     `client_lookup` is the ORM path from the model to its Client ("client", "campaign__client"),
     or None when the model is Client itself. Another tenant's object is therefore a 404.

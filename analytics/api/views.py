@@ -15,6 +15,7 @@ from accounts.services import record_audit
 from campaigns.models import Campaign
 from mobul.api import CursorPagination
 from mobul.exceptions import DomainError
+from mobul.replicas import ReplicaReadsMixin
 
 from ..ingest import ingest_events
 from ..models import Event
@@ -83,9 +84,10 @@ def _day(params, name, default):
     return day
 
 
-class EventsView(GenericAPIView):
+class EventsView(ReplicaReadsMixin, GenericAPIView):
     """Events: list a time range (newest first), or send a batch of up to 1,000."""
 
+    replica_actions = frozenset({"get"})
     permission_classes = [IsTenantActor]
     pagination_class = EventCursorPagination
     serializer_class = EventSerializer
@@ -140,9 +142,10 @@ class EventsView(GenericAPIView):
         )
 
 
-class CampaignAnalyticsView(GenericAPIView):
+class CampaignAnalyticsView(ReplicaReadsMixin, GenericAPIView):
     """A campaign's funnel, daily series per event type, and cost per response, from the daily rollups."""
 
+    replica_actions = frozenset({"get"})
     permission_classes = [IsTenantActor]
     queryset = Campaign.objects.none()  # for the schema generator; requests scope their own
 

@@ -33,6 +33,8 @@ from .serializers import (
 
 TEMPLATE_CACHE_SECONDS = 300
 TEMPLATE_CACHE_CONTROL = f"public, max-age={TEMPLATE_CACHE_SECONDS}, s-maxage={TEMPLATE_CACHE_SECONDS}"
+# How often a template read found no cached copy (kept in the cache, never expires): for the hit ratio.
+TEMPLATE_CACHE_MISSES_KEY = "metrics:template_cache_misses"
 
 
 class RecipientCursorPagination(CursorPagination):
@@ -66,6 +68,8 @@ class MailTemplateViewSet(TenantScopedViewSetMixin, viewsets.ModelViewSet):
         key = MailTemplate.cache_key(pk)
         entry = cache.get(key)
         if entry is None:
+            # Misses only are counted, so a hit costs nothing more: hit ratio = 1 - misses / reads.
+            cache.incr(TEMPLATE_CACHE_MISSES_KEY, ignore_key_check=True)  # one INCR, which creates the key
             template = get_object_or_404(MailTemplate, pk=pk)
             data = self.get_serializer(template).data
             body = json.dumps(data, sort_keys=True, default=str)

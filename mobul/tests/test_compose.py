@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 COMPOSE_FILE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
-APP_SERVICES = {"web", "worker", "beat"}
+APP_SERVICES = {"web", "worker", "worker-bulk", "beat"}
 REQUIRED_SERVICES = {"postgres", "redis", "objectstore", *APP_SERVICES}
 
 

@@ -1,7 +1,5 @@
 """/metrics: Prometheus text format, behind a token or an address allow-list."""
 
-from uuid import uuid4
-
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -34,16 +32,16 @@ def test_requests_errors_queues_pools_and_alerts_are_exported(scrape, key_client
     pool = GiftCardPoolFactory(client=tenant_a.client)
     stock(pool, 3)
     Alert.objects.create(metric="error_rate", value=5, peak_value=5, threshold=1, message="x")
-    # A queue of this test's own on the real broker, so nothing else's messages count.
-    queue = f"metrics-test-{uuid4().hex[:8]}"
-    default_queue, celery_app.conf.task_default_queue = celery_app.conf.task_default_queue, queue
-    celery_app.send_task("ops.tasks.snapshot_database_size", queue=queue)  # really queued, never run here
+    # The task's own queue on the real broker (the test run's broker database), emptied first and after.
+    queue = "monitoring"
+    with celery_app.connection_for_write() as conn:
+        conn.default_channel.queue_purge(queue)
+    celery_app.send_task("ops.tasks.snapshot_database_size")  # really queued, never run here
     try:
         samples = scrape()
     finally:
-        celery_app.conf.task_default_queue = default_queue
         with celery_app.connection_for_write() as conn:
-            conn.default_channel.queue_delete(queue)
+            conn.default_channel.queue_purge(queue)
 
     endpoint = [("endpoint", "GET /api/v1/campaigns/")]
     assert samples["mobul_http_request_duration_seconds_count" + str(endpoint)] == 2

@@ -134,7 +134,7 @@ def test_the_page_shows_every_section(staff_client, tenant_a, key_client, settin
     assert (tables["events"]["total_bytes"], tables["events"]["partitions"]) == (partitions_bytes, partitions)
     growth = monitoring.size_growth()
     assert growth[0]["growth_bytes"] == growth[0]["size_bytes"] - 10_000_000 and growth[1]["growth_bytes"] is None
-    assert set(monitoring.queue_lengths()) == {"celery"}
+    assert set(monitoring.queue_lengths()) == set(settings.CELERY_QUEUE_NAMES)
 
 
 def test_a_source_that_is_down_is_shown_as_such(staff_client, settings):

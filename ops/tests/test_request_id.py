@@ -35,8 +35,10 @@ def json_worker(tmp_path):
            "MEDIA_ROOT": str(settings.MEDIA_ROOT), "LOG_FORMAT": "json", "LOG_LEVEL": "INFO"}
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "mobul", "worker", "--pool", "solo", "-Q", queue,
-             "--loglevel", "INFO"], cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
+            # Its own queue, and the queues tasks are routed to by kind of work (the import's is `imports`).
+            [sys.executable, "-m", "celery", "-A", "mobul", "worker", "--pool", "solo",
+             "-Q", ",".join([queue, *settings.CELERY_QUEUE_NAMES]), "--loglevel", "INFO"],
+            cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
     default_queue = celery_app.conf.task_default_queue
     celery_app.conf.task_always_eager, celery_app.conf.task_default_queue = False, queue
     try:
