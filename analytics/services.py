@@ -7,7 +7,7 @@ from django.utils import timezone
 from .choices import CUSTOM_EVENT_TYPE, EVENT_SOURCES, EVENT_TYPES
 from .exceptions import InvalidEventSource, InvalidEventType, MissingPartition
 from .models import Event
-from .rollups import bump_campaign_version, rollup_sql
+from .rollups import bump_campaign_version, rollup_sql, schedule_rollups
 
 CHECK_VIOLATION = "23514"
 
@@ -18,6 +18,16 @@ RECORD_SQL = rollup_sql(
     " VALUES (%(at)s, %(campaign)s, %(recipient)s, %(type)s, %(source)s, %(payload)s)"
     " RETURNING id, created_at, campaign_id, recipient_id, event_type)",
     result="id",
+)
+# For the busiest paths: the event and a rollup queue row, both new rows, so concurrent requests never wait on
+# each other's rollup row locks; the rollups count it a moment later (rollups.apply_pending_rollups).
+RECORD_COUNT_LATER_SQL = (
+    "WITH batch AS (INSERT INTO events (created_at, campaign_id, recipient_id, event_type, source, payload)"
+    " VALUES (%(at)s, %(campaign)s, %(recipient)s, %(type)s, %(source)s, %(payload)s)"
+    " RETURNING id, created_at, campaign_id, recipient_id, event_type),"
+    " queued AS (INSERT INTO event_rollup_queue (events)"
+    " SELECT jsonb_build_array(jsonb_build_array(created_at, campaign_id, recipient_id, event_type)) FROM batch)"
+    " SELECT id FROM batch"
 )
 
 
@@ -46,10 +56,12 @@ def missing_partition_from(error, created_at):
 
 
 def record_event(*, event_type, source, campaign=None, campaign_id=None, recipient_id=None, payload=None,
-                 occurred_at=None):
+                 occurred_at=None, count_later=False):
     """Records one event and updates the daily rollups, in a single statement: cheap enough for hot paths.
 
     Pass the campaign or its id. `occurred_at` is when it happened (default: now); it decides the partition.
+    `count_later` queues the rollup update instead, for paths where many requests record the same kind of
+    event for one campaign at once (PURL views, redemptions): they would otherwise queue on its rollup row.
     A month without a partition raises MissingPartition; like any failed statement, that also aborts the
     surrounding transaction.
     """
@@ -66,14 +78,14 @@ def record_event(*, event_type, source, campaign=None, campaign_id=None, recipie
     }
     try:
         with connection.cursor() as cursor:
-            cursor.execute(RECORD_SQL, params)
+            cursor.execute(RECORD_COUNT_LATER_SQL if count_later else RECORD_SQL, params)
             (event_id,) = cursor.fetchone()
     except IntegrityError as error:
         missing = missing_partition_from(error, created_at)
         if missing is None:
             raise
         raise missing from error
-    transaction.on_commit(lambda: bump_campaign_version(campaign_id))
+    transaction.on_commit(schedule_rollups if count_later else lambda: bump_campaign_version(campaign_id))
     return Event(id=event_id, created_at=created_at, campaign_id=campaign_id, recipient_id=recipient_id,
                  event_type=event_type, source=source, payload=payload)
 

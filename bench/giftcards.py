@@ -46,7 +46,7 @@ from accounts.choices import OrganizationKind  # noqa: E402
 from accounts.models import Client, Organization  # noqa: E402
 from analytics.choices import EventSource, EventType  # noqa: E402
 from analytics.partitions import ensure_partitions  # noqa: E402
-from analytics.services import RECORD_SQL  # noqa: E402
+from analytics.services import RECORD_COUNT_LATER_SQL  # noqa: E402
 from campaigns.choices import CampaignStatus  # noqa: E402
 from campaigns.models import Campaign  # noqa: E402
 from giftcards.choices import DeliveryStatus, GiftCardAction, GiftCardStatus, RedemptionChannel  # noqa: E402
@@ -61,7 +61,7 @@ SEED = 2026
 GOAL_ASSIGN, GOAL_REDEEM = 1.5, 0.5
 # What the runs write, emptied before each; TRUNCATE ... CASCADE reaches nothing else that holds rows here.
 TABLES = ("gift_card_logs", "gift_cards", "recipients", "gift_card_pool_alerts", "events", "recipient_stages",
-          "campaign_daily_stats", "campaign_daily_funnel")
+          "campaign_daily_stats", "campaign_daily_funnel", "event_rollup_queue")
 
 RECIPIENTS_SQL = """
 INSERT INTO recipients (campaign_id, first_name, last_name, company, address1, address2, city, state, postal_code,
@@ -96,7 +96,7 @@ INSERT INTO gift_card_logs (card_id, action, from_status, to_status, recipient_i
 SELECT id, 'assigned', 'available', 'available', recipient_id, '', %(now)s FROM assigned_cards
 """
 
-# (d) runs redeem's own statements (its hand-written SQL and analytics' record_event statement), for a recipient
+# (d) runs redeem's own statements (its hand-written SQL and analytics' record_event statement, counted later), for a recipient
 # without a card and no request or actor (so no audit row). What redeem does after its commit (publishing its
 # tasks, moving the analytics cache version) is not here.
 CLAIM_FREE_SQL = CLAIM_SQL.format(pick=PICK_FREE, card_and_pool=CARD_AND_POOL)
@@ -219,7 +219,7 @@ def redeem_floor(tokens):
                     "actor": None, "api_key": None, "reason": f"channel: {RedemptionChannel.WEB}",
                 })
                 _, card_id, card_pool_id, *_ = cursor.fetchone()
-                cursor.execute(RECORD_SQL, {
+                cursor.execute(RECORD_COUNT_LATER_SQL, {
                     "at": timezone.now(), "campaign": campaign_id, "recipient": recipient_id,
                     "type": EventType.GIFT_CARD_CLAIMED, "source": EventSource.PURL,
                     "payload": json.dumps({"card": card_id, "pool": card_pool_id, "channel": RedemptionChannel.WEB}),

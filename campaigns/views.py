@@ -41,6 +41,7 @@ def landing(request, token):
             recipient_id=recipient.pk,
             source=EventSource.QR if via_qr else EventSource.PURL,
             payload={"user_agent": request.headers.get("User-Agent", "")[:200]},
+            count_later=True,
         )
     return _render_landing(request, recipient)
 

@@ -293,7 +293,7 @@ def redeem(*, token, channel=RedemptionChannel.WEB, request=None, actor=None):
         analytics.record_event(
             event_type=EventType.GIFT_CARD_CLAIMED, campaign_id=recipient.campaign_id, recipient_id=recipient.pk,
             source=EVENT_SOURCES.get(channel, EventSource.PURL),
-            payload={"card": card.pk, "pool": card.pool_id, "channel": channel},
+            payload={"card": card.pk, "pool": card.pool_id, "channel": channel}, count_later=True,
         )
         if actor is not None or request is not None:
             record_audit(action=AuditAction.TRANSITION, obj=card, client_id=client_id, request=request,

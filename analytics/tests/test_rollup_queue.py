@@ -9,6 +9,8 @@ import pytest
 from analytics.models import CampaignDailyFunnel, CampaignDailyStat, Event, PendingRollup, RecipientStage
 from analytics.rollups import APPLY_SCHEDULED_KEY, apply_pending_rollups, campaign_version, rebuild_rollups
 from analytics.tasks import apply_rollups
+from campaigns.choices import CampaignStatus
+from campaigns.models import Campaign
 from campaigns.services import create_recipient
 
 pytestmark = pytest.mark.django_db
@@ -78,3 +80,18 @@ def test_the_minutely_job_counts_batches_whose_run_was_lost(key_client, campaign
     assert apply_rollups.delay().get() == 5
     assert _counted(campaign) == 5
     assert cache.get(APPLY_SCHEDULED_KEY) is None
+
+
+def test_a_personal_page_view_is_stored_at_once_and_counted_after_commit(client, campaign, person,
+                                                                       django_capture_on_commit_callbacks):
+    Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.ACTIVE)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert client.get(f"/r/{person.redemption_token}").status_code == 200
+    assert Event.objects.filter(campaign=campaign, event_type="purl_viewed").count() == 1
+    assert _counted(campaign) == 0 and PendingRollup.objects.count() == 1
+
+    with django_capture_on_commit_callbacks(execute=True):
+        for callback in callbacks:
+            callback()
+    assert _counted(campaign) == 1 and not PendingRollup.objects.exists()
+    assert RecipientStage.objects.filter(recipient_id=person.pk, stage="visited").exists()
