@@ -82,7 +82,7 @@ FROM generate_series(1, %s) AS n
 CARDS_COPY = ("COPY gift_cards (pool_id, code_encrypted, code_hash, last4, status, delivery_status, delivery_attempts,"
               " delivery_error) FROM STDIN")
 TABLES = ("gift_card_logs", "gift_cards", "recipients", "gift_card_pool_alerts", "events", "recipient_stages",
-          "campaign_daily_stats", "campaign_daily_funnel", "audit_logs")
+          "campaign_daily_stats", "campaign_daily_funnel", "audit_logs", "event_rollup_queue")
 
 
 def free_port():

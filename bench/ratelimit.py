@@ -280,7 +280,8 @@ def run(sizes, checks, hits_per_key, repeat):
 
 # (c): what a redemption writes, emptied before the requests are measured.
 REDEMPTION_TABLES = ("gift_card_logs", "gift_cards", "recipients", "gift_card_pool_alerts", "events",
-                     "recipient_stages", "campaign_daily_stats", "campaign_daily_funnel", "audit_logs")
+                     "recipient_stages", "campaign_daily_stats", "campaign_daily_funnel", "audit_logs",
+                     "event_rollup_queue")
 RECIPIENTS_SQL = """
 INSERT INTO recipients (campaign_id, first_name, last_name, company, address1, address2, city, state, postal_code,
                         country, phone, email, external_id, custom_fields, redemption_token, short_code, dedupe_hash,
