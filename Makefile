@@ -43,7 +43,7 @@ run: seed
 	MOBUL_HOST=$(HOST) MOBUL_PORT=$(PORT) $(BIN)/honcho start -f Procfile.dev
 
 test: install-dev
-	@$(BIN)/python manage.py preflight
+	@$(BIN)/python manage.py preflight --create-database
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # Every benchmark, one report in bench/results/report.md (+ .json). Full sizes (about an hour); bench-quick: minutes.
