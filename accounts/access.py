@@ -10,6 +10,31 @@ from .choices import CLIENT_ROLES, ROLE_CAPABILITIES, SCOPE_CAPABILITIES, Capabi
 from .models import ApiKey, Client, Membership
 
 _ALL_CAPABILITIES = frozenset(Capability)
+# From a model to the client that owns it: the first path whose first hop is a field of the model.
+CLIENT_PATHS = ("client", "campaign__client", "pool__client", "recipient__campaign__client")
+
+
+def client_path(model):
+    """The ORM path from `model` to its owning Client: "" for Client itself, None when no client owns it."""
+    if model is Client:
+        return ""
+    field_names = {field.name for field in model._meta.concrete_fields}
+    return next((path for path in CLIENT_PATHS if path.split("__")[0] in field_names), None)
+
+
+def client_id_of(obj):
+    """The id of the client that owns `obj`, following client_path; None when none does."""
+    path = client_path(type(obj))
+    if path is None:
+        return None
+    if path == "":
+        return obj.pk
+    *hops, last = path.split("__")
+    for hop in hops:
+        obj = getattr(obj, hop, None)
+        if obj is None:
+            return None
+    return getattr(obj, f"{last}_id")
 
 
 def principal_of(request):

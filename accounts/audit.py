@@ -11,27 +11,11 @@ from django.dispatch import receiver
 
 from mobul.middleware import audited_in_this_request
 
+from .access import client_id_of
 from .choices import AuditAction
 from .services import record_audit
 
 ACTIONS = {ADDITION: AuditAction.CREATE, CHANGE: AuditAction.UPDATE, DELETION: AuditAction.DELETE}
-# Paths from an object to the client it belongs to, tried in order.
-CLIENT_PATHS = (("client_id",), ("campaign", "client_id"), ("pool", "client_id"), ("recipient", "campaign",
-                                                                                    "client_id"))
-
-
-def _client_id_of(obj):
-    for path in CLIENT_PATHS:
-        value = obj
-        for attribute in path:
-            value = getattr(value, attribute, None)
-            if value is None:
-                break
-        if isinstance(value, int):
-            return value
-    return None
-
-
 def _changed_fields(entry):
     try:
         messages = json.loads(entry.change_message or "[]")
@@ -53,5 +37,5 @@ def audit_admin_change(sender, instance, created, **kwargs):
     obj = model._base_manager.filter(pk=object_id).first() if model is not None else None
     changes = {"fields": _changed_fields(instance)} if instance.action_flag == CHANGE else {}
     record_audit(action=ACTIONS[instance.action_flag], obj=obj, object_type=object_type,
-                 object_id=object_id, client_id=_client_id_of(obj) if obj is not None else None,
+                 object_id=object_id, client_id=client_id_of(obj) if obj is not None else None,
                  actor=instance.user, changes=changes)

@@ -1,24 +1,16 @@
 from django_filters import ModelChoiceFilter, ModelMultipleChoiceFilter
 from django_filters.rest_framework import DjangoFilterBackend
 
-from accounts.access import clients_for, principal_of
+from accounts.access import client_path, clients_for, principal_of
 from accounts.choices import Capability
-from accounts.models import Client
-
-# From a model to the client that owns it, first match wins.
-CLIENT_PATHS = ("client", "campaign__client", "pool__client")
 
 
 def owned_by(queryset, clients):
     """`queryset` narrowed to rows of `clients`; unchanged for models no client owns."""
-    model = queryset.model
-    if model is Client:
-        return queryset.filter(pk__in=clients)
-    field_names = {field.name for field in model._meta.get_fields()}
-    for path in CLIENT_PATHS:
-        if path.split("__")[0] in field_names:
-            return queryset.filter(**{f"{path}__in": clients})
-    return queryset
+    path = client_path(queryset.model)
+    if path is None:
+        return queryset
+    return queryset.filter(**{f"{path or 'pk'}__in": clients})
 
 
 class TenantFilterBackend(DjangoFilterBackend):
