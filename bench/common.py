@@ -152,3 +152,45 @@ def write_results(name, figures, rows=None):
     path = RESULTS_DIR / f"{name}.json"
     path.write_text(json.dumps(figures, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
+
+
+# --- Data every benchmark needs (Django must be set up first) --------------------------------------------
+
+CARDS_COPY = ("COPY gift_cards (pool_id, code_encrypted, code_hash, last4, status, delivery_status, delivery_attempts,"
+              " delivery_error) FROM STDIN")
+
+
+def bench_client(slug, name):
+    """The benchmark's own agency and client, made on the first run and reused after."""
+    from accounts.choices import OrganizationKind
+    from accounts.models import Client, Organization
+
+    organization, _ = Organization.objects.get_or_create(
+        slug=slug, defaults={"name": name, "kind": OrganizationKind.AGENCY}
+    )
+    client, _ = Client.objects.get_or_create(slug=slug, defaults={"name": name, "organization": organization})
+    return client
+
+
+def bench_pool(client, name):
+    from giftcards.models import GiftCardPool
+
+    pool, _ = GiftCardPool.objects.get_or_create(
+        client=client, name=name, defaults={"brand": "Bench", "denomination": "10.00"}
+    )
+    return pool
+
+
+def card_rows(pool_id, codes):
+    """COPY rows of available cards with these codes, encrypted and hashed as an import stores them."""
+    from giftcards.choices import DeliveryStatus, GiftCardStatus
+    from giftcards.crypto import code_hash, encrypt_code, last4
+
+    return [(pool_id, encrypt_code(code), code_hash(code), last4(code), GiftCardStatus.AVAILABLE,
+             DeliveryStatus.NOT_SENT, 0, "") for code in codes]
+
+
+def copy_cards(cursor, rows):
+    with cursor.cursor.copy(CARDS_COPY) as copy:
+        for row in rows:
+            copy.write_row(row)

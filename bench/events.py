@@ -42,8 +42,7 @@ from django.db.models import Sum  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
 
-from accounts.choices import ApiKeyScope, OrganizationKind  # noqa: E402
-from accounts.models import Client, Organization  # noqa: E402
+from accounts.choices import ApiKeyScope  # noqa: E402
 from accounts.services import create_api_key  # noqa: E402
 from analytics.choices import EventSource, EventType, FunnelStage  # noqa: E402
 from analytics.ingest import COPY_SQL, MAX_BATCH  # noqa: E402
@@ -189,13 +188,7 @@ def insert_recipients(ranges):
 
 
 def _bench_client():
-    organization, _ = Organization.objects.get_or_create(
-        slug="bench-events", defaults={"name": "Benchmarks: events", "kind": OrganizationKind.AGENCY}
-    )
-    client, _ = Client.objects.get_or_create(
-        slug="bench-events", defaults={"name": "Benchmarks: events", "organization": organization}
-    )
-    return client
+    return common.bench_client("bench-events", "Benchmarks: events")
 
 
 @transaction.atomic

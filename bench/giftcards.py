@@ -28,7 +28,6 @@ import statistics
 import time
 from collections import Counter
 from datetime import timedelta
-from decimal import Decimal
 
 import redis
 
@@ -42,16 +41,12 @@ from django.core.cache import cache  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from accounts.choices import OrganizationKind  # noqa: E402
-from accounts.models import Client, Organization  # noqa: E402
 from analytics.choices import EventSource, EventType  # noqa: E402
 from analytics.partitions import ensure_partitions  # noqa: E402
 from analytics.services import RECORD_COUNT_LATER_SQL  # noqa: E402
 from campaigns.choices import CampaignStatus  # noqa: E402
 from campaigns.models import Campaign  # noqa: E402
-from giftcards.choices import DeliveryStatus, GiftCardAction, GiftCardStatus, RedemptionChannel  # noqa: E402
-from giftcards.crypto import code_hash, encrypt_code, last4  # noqa: E402
-from giftcards.models import GiftCardPool  # noqa: E402
+from giftcards.choices import GiftCardAction, GiftCardStatus, RedemptionChannel  # noqa: E402
 from giftcards.services import (  # noqa: E402
     CARD_AND_POOL, CLAIM_SQL, LOCK_RECIPIENT_SQL, PICK_FREE, assign_cards, redeem,
 )
@@ -71,8 +66,6 @@ SELECT %s, '', '', '', n || ' Bench Street', '', 'Springfield', 'IL', '62701', '
        left(md5('bench-giftcards-' || n), 22), 'G' || n, n, 'mailed'
 FROM generate_series(1, %s) AS n
 """
-CARDS_COPY = ("COPY gift_cards (pool_id, code_encrypted, code_hash, last4, status, delivery_status, delivery_attempts,"
-              " delivery_error) FROM STDIN")
 
 # (b): the service's pairing without its chunks and SKIP LOCKED, all of it in one statement.
 ASSIGN_FLOOR_SQL = """
@@ -115,15 +108,8 @@ CHECKS = ("cards held", "distinct holders", "recipients with a card", "distinct 
 
 
 def _bench_pool_and_campaign():
-    organization, _ = Organization.objects.get_or_create(
-        slug="bench-giftcards", defaults={"name": "Benchmarks: gift cards", "kind": OrganizationKind.AGENCY}
-    )
-    client, _ = Client.objects.get_or_create(
-        slug="bench-giftcards", defaults={"name": "Benchmarks: gift cards", "organization": organization}
-    )
-    pool, _ = GiftCardPool.objects.get_or_create(
-        client=client, name="Bench pool", defaults={"brand": "Bench", "denomination": Decimal("10.00")}
-    )
+    client = common.bench_client("bench-giftcards", "Benchmarks: gift cards")
+    pool = common.bench_pool(client, "Bench pool")
     campaign, _ = Campaign.objects.get_or_create(
         client=client, name="Bench: gift cards", defaults={"status": CampaignStatus.ACTIVE, "gift_card_pool": pool}
     )
@@ -134,8 +120,7 @@ def card_rows(pool, count):
     """COPY rows of `count` cards as an import stores them: code encrypted, with its lookup hash. Made once."""
     # Distinct numbers, so every code and code_hash is unique.
     codes = (f"{number:016d}" for number in random.Random(SEED).sample(range(10 ** 16), count))
-    return [(pool.pk, encrypt_code(code), code_hash(code), last4(code), GiftCardStatus.AVAILABLE,
-             DeliveryStatus.NOT_SENT, 0, "") for code in codes]
+    return common.card_rows(pool.pk, codes)
 
 
 def reset(campaign, cards):
@@ -145,9 +130,7 @@ def reset(campaign, cards):
     cache.clear()
     with connection.cursor() as cursor:
         cursor.execute(RECIPIENTS_SQL, [campaign.pk, len(cards)])
-        with cursor.cursor.copy(CARDS_COPY) as copy:
-            for row in cards:
-                copy.write_row(row)
+        common.copy_cards(cursor, cards)
         cursor.execute(f"VACUUM ANALYZE {', '.join(TABLES)}")
         # The load's WAL is written out now, not during the measurement.
         cursor.execute("CHECKPOINT")

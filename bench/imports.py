@@ -30,8 +30,6 @@ from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from psycopg import sql  # noqa: E402
 
-from accounts.choices import OrganizationKind  # noqa: E402
-from accounts.models import Client, Organization  # noqa: E402
 from campaigns.choices import ImportErrorPolicy, ImportStatus  # noqa: E402
 from campaigns.imports import COPY_COLUMNS, run_recipient_import  # noqa: E402
 from campaigns.models import Campaign, ImportJob, Recipient  # noqa: E402
@@ -106,12 +104,7 @@ def _new_job(campaign, stored_name, **fields):
 
 def _campaigns():
     """One empty campaign each for (a), (b) and (c)."""
-    organization, _ = Organization.objects.get_or_create(
-        slug="bench", defaults={"name": "Benchmarks", "kind": OrganizationKind.AGENCY}
-    )
-    client, _ = Client.objects.get_or_create(
-        slug="bench", defaults={"name": "Benchmarks", "organization": organization}
-    )
+    client = common.bench_client("bench", "Benchmarks")
     return [Campaign.objects.create(client=client, name=f"Bench: {kind}") for kind in ("import", "COPY", "bulk_create")]
 
 

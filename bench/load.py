@@ -35,7 +35,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from decimal import Decimal
 from pathlib import Path
 
 import redis
@@ -54,17 +53,13 @@ from django.core.cache import cache  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from accounts.choices import ApiKeyScope, OrganizationKind  # noqa: E402
-from accounts.models import Client, Organization  # noqa: E402
+from accounts.choices import ApiKeyScope  # noqa: E402
 from accounts.services import create_api_key  # noqa: E402
 from analytics.partitions import ensure_partitions  # noqa: E402
 from campaigns.api.views import TEMPLATE_CACHE_MISSES_KEY  # noqa: E402
 from campaigns.choices import CampaignStatus  # noqa: E402
 from campaigns.models import Campaign, MailTemplate  # noqa: E402
-from giftcards.models import GiftCardPool  # noqa: E402
 
-from giftcards.choices import DeliveryStatus, GiftCardStatus  # noqa: E402
-from giftcards.crypto import code_hash, encrypt_code, last4  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = Path(__file__).with_name("load.lua")
@@ -79,8 +74,6 @@ SELECT %s, 'Pat', 'Lee', '', n || ' Load Street', '', 'Springfield', 'IL', '6270
        left(md5('bench-load-' || n), 22), 'L' || n, n, 'mailed'
 FROM generate_series(1, %s) AS n
 """
-CARDS_COPY = ("COPY gift_cards (pool_id, code_encrypted, code_hash, last4, status, delivery_status, delivery_attempts,"
-              " delivery_error) FROM STDIN")
 TABLES = ("gift_card_logs", "gift_cards", "recipients", "gift_card_pool_alerts", "events", "recipient_stages",
           "campaign_daily_stats", "campaign_daily_funnel", "audit_logs", "event_rollup_queue")
 
@@ -94,12 +87,8 @@ def free_port():
 def load_data(recipients, templates):
     """A client with an API key, --templates templates, and an active campaign of recipients with as many cards."""
     common.empty_tables(*TABLES)
-    organization, _ = Organization.objects.get_or_create(
-        slug="bench-load", defaults={"name": "Benchmarks: load", "kind": OrganizationKind.AGENCY})
-    client, _ = Client.objects.get_or_create(
-        slug="bench-load", defaults={"name": "Benchmarks: load", "organization": organization})
-    pool, _ = GiftCardPool.objects.get_or_create(
-        client=client, name="Load pool", defaults={"brand": "Bench", "denomination": Decimal("10.00")})
+    client = common.bench_client("bench-load", "Benchmarks: load")
+    pool = common.bench_pool(client, "Load pool")
     Campaign.objects.filter(client=client).delete()
     MailTemplate.objects.filter(client=client).delete()
     template_ids = [MailTemplate.objects.create(
@@ -111,9 +100,7 @@ def load_data(recipients, templates):
     seconds, cards = common.timed(card_rows, pool, recipients)
     with connection.cursor() as cursor:
         cursor.execute(RECIPIENTS_SQL, [campaign.pk, recipients])
-        with cursor.cursor.copy(CARDS_COPY) as copy:
-            for row in cards:
-                copy.write_row(row)
+        common.copy_cards(cursor, cards)
         cursor.execute(f"VACUUM ANALYZE {', '.join(TABLES)}")
         cursor.execute("CHECKPOINT")
         cursor.execute("SELECT redemption_token FROM recipients WHERE campaign_id = %s ORDER BY id", [campaign.pk])
@@ -125,8 +112,7 @@ def load_data(recipients, templates):
 def card_rows(pool, count):
     """COPY rows of `count` distinct cards, encrypted as an import stores them."""
     codes = (f"LOAD{number:012d}" for number in random.Random(2026).sample(range(10 ** 12), count))
-    return [(pool.pk, encrypt_code(code), code_hash(code), last4(code), GiftCardStatus.AVAILABLE,
-             DeliveryStatus.NOT_SENT, 0, "") for code in codes]
+    return common.card_rows(pool.pk, codes)
 
 
 class Server:

@@ -34,7 +34,6 @@ import statistics
 import time
 import warnings
 from contextlib import contextmanager
-from decimal import Decimal
 
 import redis
 from django.conf import settings
@@ -55,14 +54,9 @@ from django.utils import timezone  # noqa: E402
 from django_ratelimit.core import _split_rate  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
 
-from accounts.choices import OrganizationKind  # noqa: E402
-from accounts.models import Client, Organization  # noqa: E402
 from analytics.partitions import ensure_partitions  # noqa: E402
 from campaigns.choices import CampaignStatus  # noqa: E402
 from campaigns.models import Campaign  # noqa: E402
-from giftcards.choices import DeliveryStatus, GiftCardStatus  # noqa: E402
-from giftcards.crypto import code_hash, encrypt_code, last4  # noqa: E402
-from giftcards.models import GiftCardPool  # noqa: E402
 from mobul.ratelimit import RateLimited, limit  # noqa: E402
 
 SEED = 2026
@@ -291,21 +285,12 @@ SELECT %s, '', '', '', n || ' Bench Street', '', 'Springfield', 'IL', '62701', '
 FROM generate_series(1, %s) AS n
 RETURNING redemption_token
 """
-CARDS_COPY = ("COPY gift_cards (pool_id, code_encrypted, code_hash, last4, status, delivery_status, delivery_attempts,"
-              " delivery_error) FROM STDIN")
 
 
 def redemption_tokens(count):
     """`count` recipients of an active campaign and as many free cards in its pool; their tokens."""
-    organization, _ = Organization.objects.get_or_create(
-        slug="bench-ratelimit", defaults={"name": "Benchmarks: rate limits", "kind": OrganizationKind.AGENCY}
-    )
-    client, _ = Client.objects.get_or_create(
-        slug="bench-ratelimit", defaults={"name": "Benchmarks: rate limits", "organization": organization}
-    )
-    pool, _ = GiftCardPool.objects.get_or_create(
-        client=client, name="Bench pool", defaults={"brand": "Bench", "denomination": Decimal("10.00")}
-    )
+    client = common.bench_client("bench-ratelimit", "Benchmarks: rate limits")
+    pool = common.bench_pool(client, "Bench pool")
     campaign, _ = Campaign.objects.get_or_create(
         client=client, name="Bench: rate limits", defaults={"status": CampaignStatus.ACTIVE, "gift_card_pool": pool}
     )
@@ -316,10 +301,7 @@ def redemption_tokens(count):
         cursor.execute(f"TRUNCATE {', '.join(REDEMPTION_TABLES)} RESTART IDENTITY CASCADE")
         cursor.execute(RECIPIENTS_SQL, [campaign.pk, count])
         tokens = [token for (token,) in cursor.fetchall()]
-        with cursor.cursor.copy(CARDS_COPY) as copy:
-            for code in codes:
-                copy.write_row((pool.pk, encrypt_code(code), code_hash(code), last4(code), GiftCardStatus.AVAILABLE,
-                                DeliveryStatus.NOT_SENT, 0, ""))
+        common.copy_cards(cursor, common.card_rows(pool.pk, codes))
         cursor.execute(f"VACUUM ANALYZE {', '.join(REDEMPTION_TABLES)}")
     return tokens
 
