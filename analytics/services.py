@@ -4,6 +4,8 @@ from datetime import UTC
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from mobul.db import prepared_cursor
+
 from .choices import CUSTOM_EVENT_TYPE, EVENT_SOURCES, EVENT_TYPES
 from .exceptions import InvalidEventSource, InvalidEventType, MissingPartition
 from .models import Event
@@ -77,7 +79,7 @@ def record_event(*, event_type, source, campaign=None, campaign_id=None, recipie
         "source": source, "payload": json.dumps(payload),
     }
     try:
-        with connection.cursor() as cursor:
+        with prepared_cursor() as cursor:
             cursor.execute(RECORD_COUNT_LATER_SQL if count_later else RECORD_SQL, params)
             (event_id,) = cursor.fetchone()
     except IntegrityError as error:

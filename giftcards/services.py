@@ -23,6 +23,7 @@ from accounts.services import record_audit
 from analytics.choices import EventSource, EventType
 from campaigns.choices import RESPONDING_STATUSES, RecipientStatus
 from campaigns.models import Recipient
+from mobul.db import prepared_cursor
 
 from .choices import CLAIMED_STATUSES, DeliveryStatus, GiftCardAction, GiftCardStatus, RedemptionChannel
 from .crypto import decrypt_code
@@ -202,9 +203,13 @@ WHERE g.id = %s FOR UPDATE OF g
 """
 # The card to claim: the recipient's own available card (locked above), or the pool's first free one.
 PICK_HELD = "SELECT %(held)s::bigint AS id"
+# The range on pool_id keeps it in the sort order, which only the free-card index (pool_id, id) gives: with
+# `pool_id = …` the planner may walk the primary key instead and step over every claimed card, the first ones
+# all claimed, on every redemption (9 ms per pick at 16,000 claimed, growing with the pool).
 PICK_FREE = """
-SELECT id FROM gift_cards WHERE pool_id = %(pool)s AND status = 'available' AND recipient_id IS NULL
-ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED
+SELECT id FROM gift_cards
+WHERE pool_id BETWEEN %(pool)s AND %(pool)s AND status = 'available' AND recipient_id IS NULL
+ORDER BY pool_id, id LIMIT 1 FOR UPDATE SKIP LOCKED
 """
 # Claims, logs and hands over the card unless the recipient claimed one within the cooldown; always
 # returns one row: the last claim's time and, when the claim happened, the card and its pool.
@@ -255,7 +260,7 @@ def redeem(*, token, channel=RedemptionChannel.WEB, request=None, actor=None):
     concurrent requests for one recipient queue up and see each other's result, and the cooldown between
     two claims cannot be raced.
     """
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic(), prepared_cursor() as cursor:
         cursor.execute(LOCK_RECIPIENT_SQL, [token])
         row = cursor.fetchone()
         if row is None:
