@@ -9,7 +9,8 @@ def prepared_cursor(using=DEFAULT_DB_ALIAS):
 
     Django's cursors bind parameters on the client, and PostgreSQL then parses and plans every statement
     anew: for the redemption's CTE that costs as much as running it. With this cursor psycopg prepares a
-    statement on a connection after `prepare_threshold` runs (5), and later runs skip parsing and planning.
+    statement on a connection after `prepare_threshold` runs (5, settings.database_config), and later runs
+    skip parsing and planning.
     Behind PgBouncer (prepare_threshold None, see settings.database_config) nothing is prepared and it
     behaves as a plain cursor. Used as `with prepared_cursor() as cursor:`, like Django's own, and seen by
     Django's query logging and execute wrappers.

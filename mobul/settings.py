@@ -146,6 +146,8 @@ def database_config(url, pgbouncer=None):
         # A prepared statement lives in one server session, which transaction pooling does not keep.
         options["prepare_threshold"] = None
     else:
+        # Django leaves statements unprepared by default, for poolers; only mobul.db.prepared_cursor's are.
+        options.setdefault("prepare_threshold", 5)
         options["pool"] = {
             "min_size": DATABASE_POOL_MIN_SIZE,
             "max_size": DATABASE_POOL_MAX_SIZE,
