@@ -30,7 +30,10 @@ class GiftCardAction(models.TextChoices):
 
 class DeliveryStatus(models.TextChoices):
     NOT_SENT = "not_sent", "Not sent"
+    # Claimed, waiting for dispatch_deliveries to hand it to a delivery task: the card row is the outbox.
     PENDING = "pending", "Pending"
+    # A delivery task holds it: queued, or waiting for a retry.
+    QUEUED = "queued", "Queued"
     SENT = "sent", "Sent"
     FAILED = "failed", "Failed"
     UNDELIVERABLE = "undeliverable", "No email or phone"

@@ -70,6 +70,9 @@ class GiftCard(models.Model):
             # Free cards in claim order: without it, every claim walks past all the cards already taken.
             models.Index(fields=["pool", "id"], condition=Q(status=GiftCardStatus.AVAILABLE, recipient__isnull=True),
                          name="gift_cards_free_by_pool"),
+            # The delivery outbox: claimed cards no delivery task holds yet.
+            models.Index(fields=["id"], condition=Q(delivery_status=DeliveryStatus.PENDING),
+                         name="gift_cards_delivery_pending"),
         ]
 
     def __str__(self):

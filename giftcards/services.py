@@ -38,11 +38,18 @@ from .exceptions import (
 )
 from .models import GiftCard, GiftCardLog, GiftCardPool, PoolAlert
 from .selectors import is_low, with_stock
-from .tasks import check_pool_level_later, deliver_gift_card, notify_low_stock, pool_check_key
+from .tasks import (
+    DELIVERIES_SCHEDULED_KEY, check_pool_level_later, deliver_gift_card, dispatch_deliveries, notify_low_stock,
+    pool_check_key,
+)
 
 ASSIGN_CHUNK = 5000
 # A burst of claims leads to one stock check per pool, this many seconds after the first claim.
 POOL_CHECK_DELAY_SECONDS = 10
+# Cards handed to delivery tasks per transaction of dispatch_deliveries.
+DISPATCH_CHUNK = 500
+# A wake-up lost with the broker is made up by the minutely run; the key must not outlive that much.
+DELIVERIES_SCHEDULED_TIMEOUT = 60
 
 
 def _log(card, action, from_status, *, request=None, actor=None, reason=""):
@@ -88,6 +95,41 @@ def schedule_pool_check(pool_id):
     if cache.add(pool_check_key(pool_id), 1, timeout=POOL_CHECK_DELAY_SECONDS):
         _checks_scheduled_here[pool_id] = now
         check_pool_level_later.apply_async((pool_id,), countdown=POOL_CHECK_DELAY_SECONDS)
+
+
+# --- Delivery dispatch ----------------------------------------------------------------------------
+
+def schedule_deliveries():
+    """After a claim commits: one dispatch run queued at a time, instead of one task published per claim.
+
+    A claim committed while a run waits is in what that run reads; one committed after the run released
+    the key (it does so before reading) queues the next run."""
+    if cache.add(DELIVERIES_SCHEDULED_KEY, 1, timeout=DELIVERIES_SCHEDULED_TIMEOUT):
+        dispatch_deliveries.delay()
+
+
+# Hands pending cards to delivery tasks. The tasks are published before this commits: a crash in between
+# leaves the cards pending, dispatched again later, and deliver_gift_card's row lock keeps a second task
+# from sending a card twice.
+TAKE_PENDING_SQL = """
+UPDATE gift_cards SET delivery_status = 'queued'
+WHERE id IN (SELECT id FROM gift_cards WHERE delivery_status = 'pending' ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)
+RETURNING id
+"""
+
+
+def dispatch_pending_deliveries():
+    """Queues one delivery task per claimed card waiting for one; returns how many were queued."""
+    dispatched = 0
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(TAKE_PENDING_SQL, [DISPATCH_CHUNK])
+            card_ids = sorted(card_id for (card_id,) in cursor.fetchall())
+            for card_id in card_ids:
+                deliver_gift_card.delay(card_id)
+        dispatched += len(card_ids)
+        if len(card_ids) < DISPATCH_CHUNK:
+            return dispatched
 
 
 # --- Bulk assignment --------------------------------------------------------------------------
@@ -183,12 +225,14 @@ def _claim(card, recipient, *, request, actor, channel):
 
 # Redemption is the hot path, so it is hand-written SQL: three statements where the ORM needed eight.
 # The recipient's lock comes first and alone: statements after it see what a racing redemption committed.
+# NO KEY UPDATE still makes redemptions of one recipient take turns, but lets foreign-key checks through: a
+# delivery holding the recipient's card writes rows that reference the recipient.
 LOCK_RECIPIENT_SQL = """
 SELECT r.id, r.first_name, r.last_name, r.company, r.gift_card_id, r.campaign_id,
        c.status, c.gift_card_pool_id, c.client_id
 FROM recipients r JOIN campaigns c ON c.id = r.campaign_id
 WHERE r.redemption_token = %s AND r.deleted_at IS NULL
-FOR UPDATE OF r
+FOR NO KEY UPDATE OF r
 """
 RECIPIENT_FIELDS = ("id", "first_name", "last_name", "company", "gift_card_id", "campaign_id")
 CARD_FIELDS = ("id", "pool_id", "status", "recipient_id", "last4", "code_encrypted", "assigned_at", "claimed_at")
@@ -303,7 +347,7 @@ def redeem(*, token, channel=RedemptionChannel.WEB, request=None, actor=None):
         if actor is not None or request is not None:
             record_audit(action=AuditAction.TRANSITION, obj=card, client_id=client_id, request=request,
                          actor=actor, changes={"status": ["available", "claimed"], "recipient": recipient.pk})
-        transaction.on_commit(lambda: deliver_gift_card.delay(card.pk))
+        transaction.on_commit(schedule_deliveries)
         transaction.on_commit(lambda: schedule_pool_check(card.pool_id))
     return Redemption(card=card, recipient=recipient, created=True)
 
@@ -332,7 +376,7 @@ def mark_delivery_failed(*, card_id, error, final):
         card = GiftCard.objects.select_for_update().get(pk=card_id)
         card.delivery_attempts += 1
         card.delivery_error = error[:500]
-        card.delivery_status = DeliveryStatus.FAILED if final else DeliveryStatus.PENDING
+        card.delivery_status = DeliveryStatus.FAILED if final else DeliveryStatus.QUEUED
         card.save(update_fields=["delivery_attempts", "delivery_error", "delivery_status"])
         if final:
             _log(card, GiftCardAction.DELIVERY_FAILED, card.status, reason=error)
@@ -366,7 +410,7 @@ def void_card(*, card, reason, request=None):
 def reissue_card(*, card, reason, request=None):
     """Voids `card` and gives its recipient a fresh one from the same pool, delivered again."""
     with transaction.atomic():
-        recipient = Recipient.all_objects.select_for_update().get(pk=card.recipient_id)
+        recipient = Recipient.all_objects.select_for_update(no_key=True).get(pk=card.recipient_id)
         void_card(card=card, reason=reason, request=request)
         replacement = (
             GiftCard.objects.select_for_update(skip_locked=True)
@@ -378,7 +422,7 @@ def reissue_card(*, card, reason, request=None):
         _claim(replacement, recipient, request=request, actor=None, channel=f"reissue of card {card.pk}")
         recipient.gift_card = replacement
         recipient.save(update_fields=["gift_card", "updated_at"])
-        transaction.on_commit(lambda: deliver_gift_card.delay(replacement.pk))
+        transaction.on_commit(schedule_deliveries)
         transaction.on_commit(lambda: check_pool_level_later.delay(card.pool_id))
     return replacement
 

@@ -2,45 +2,70 @@ from celery import shared_task
 from django.conf import settings
 from django.core.cache import cache
 from django.core.mail import send_mail
+from django.db import transaction
 
 from accounts.choices import Role
 from accounts.models import User
 from campaigns.choices import ImportStatus
 from campaigns.models import ImportJob
 
-from .choices import GiftCardStatus
+from .choices import DeliveryStatus, GiftCardStatus
 from .crypto import decrypt_code
 from .delivery import DeliveryError, send_card
 from .models import GiftCard, PoolAlert
 
 DELIVERY_MAX_RETRIES = 5
+DELIVERIES_SCHEDULED_KEY = "giftcards:deliveries:dispatch-scheduled"
+# Claimed cards whose sending is still to come: in the outbox, or held by a delivery task.
+AWAITING_DELIVERY = (DeliveryStatus.PENDING, DeliveryStatus.QUEUED)
 
 
 def pool_check_key(pool_id):
     return f"giftcards:pool-check:{pool_id}"
 
 
+@shared_task(acks_late=True)
+def dispatch_deliveries():
+    """Hands every claimed card waiting in the outbox to a delivery task. Queued when claims commit (one run
+    at a time, see services.schedule_deliveries), and every minute for a wake-up lost with the broker.
+
+    The scheduling key is released before the outbox is read: a claim committed after that schedules
+    another run, and one committed before it is in what this run reads."""
+    from .services import dispatch_pending_deliveries  # services queues this task
+
+    cache.delete(DELIVERIES_SCHEDULED_KEY)
+    return dispatch_pending_deliveries()
+
+
 @shared_task(bind=True, acks_late=True, max_retries=DELIVERY_MAX_RETRIES)
 def deliver_gift_card(self, card_id):
-    """Sends a claimed card to its recipient; retried with exponential backoff. Safe to run twice."""
+    """Sends a claimed card to its recipient; retried with exponential backoff.
+
+    The card's row lock is held while sending, so a second task for the same card (a dispatch redone after
+    a crash, a redelivered message) waits and then finds it sent: a card is never sent twice."""
     # services queues this task, so it is imported here rather than at the top.
     from .services import mark_delivered, mark_delivery_failed, mark_undeliverable
 
-    card = GiftCard.objects.select_related("pool__client", "recipient").get(pk=card_id)
-    if card.status != GiftCardStatus.CLAIMED:
-        return
-    try:
-        channels = send_card(card=card, code=decrypt_code(card.code_encrypted))
-    except DeliveryError as error:
-        final = self.request.retries >= DELIVERY_MAX_RETRIES
-        mark_delivery_failed(card_id=card_id, error=str(error), final=final)
-        if final:
+    with transaction.atomic():
+        card = GiftCard.objects.select_for_update(of=("self",)).select_related("pool__client", "recipient").get(
+            pk=card_id)
+        if card.status != GiftCardStatus.CLAIMED or card.delivery_status not in AWAITING_DELIVERY:
             return
-        raise self.retry(exc=error, countdown=min(3600, 30 * 2 ** self.request.retries))
-    if channels:
-        mark_delivered(card_id=card_id, channel=channels)
-    else:
-        mark_undeliverable(card_id=card_id)
+        try:
+            channels = send_card(card=card, code=decrypt_code(card.code_encrypted))
+        except DeliveryError as error:
+            failure = error
+            final = self.request.retries >= DELIVERY_MAX_RETRIES
+            mark_delivery_failed(card_id=card_id, error=str(error), final=final)
+        else:
+            failure = None
+            if channels:
+                mark_delivered(card_id=card_id, channel=channels)
+            else:
+                mark_undeliverable(card_id=card_id)
+    # Outside the transaction: raising Retry inside it would undo the failure's bookkeeping.
+    if failure is not None and not final:
+        raise self.retry(exc=failure, countdown=min(3600, 30 * 2 ** self.request.retries))
 
 
 @shared_task(acks_late=True)

@@ -213,6 +213,7 @@ CELERY_TASK_ROUTES = {
     "campaigns.tasks.record_mailing": {"queue": "imports"},
     "giftcards.tasks.process_card_import": {"queue": "imports"},
     # Messages a person is waiting for.
+    "giftcards.tasks.dispatch_deliveries": {"queue": "delivery"},
     "giftcards.tasks.deliver_gift_card": {"queue": "delivery"},
     "giftcards.tasks.notify_low_stock": {"queue": "delivery"},
     "accounts.tasks.send_team_invitation": {"queue": "delivery"},
@@ -243,6 +244,11 @@ CELERY_BEAT_SCHEDULE = {
     # Counts ingested batches whose on-commit run was lost (a broker outage); normally it finds none.
     "analytics.apply_rollups": {
         "task": "analytics.tasks.apply_rollups",
+        "schedule": crontab(minute="*"),
+    },
+    # Delivers claimed cards whose on-commit dispatch was lost (a broker outage); normally it finds none.
+    "giftcards.dispatch_deliveries": {
+        "task": "giftcards.tasks.dispatch_deliveries",
         "schedule": crontab(minute="*"),
     },
     # Retention, one entry per job (see ops/retention.py), daily at 02:00 UTC.
@@ -501,7 +507,6 @@ RATELIMITS = {
     # Sign-in attempts (admin and dashboard), per client IP and per e-mail address tried.
     "login": env("RATELIMIT_LOGIN", "10/m"),
 }
-RATELIMIT_USE_CACHE = "default"
 # How long the first response to an API POST's Idempotency-Key is kept and replayed.
 IDEMPOTENCY_TTL_SECONDS = env_int("IDEMPOTENCY_TTL_SECONDS", 24 * 3600)
 # Proxies (addresses or CIDRs) whose X-Forwarded-For is believed when finding the client's IP.

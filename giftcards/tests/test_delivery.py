@@ -1,12 +1,13 @@
 import pytest
 from celery.exceptions import Retry
 from django.core import mail
+from django.core.cache import cache
 from django.test import TestCase
 
 from giftcards.choices import DeliveryStatus, GiftCardStatus
 from giftcards.models import GiftCard, GiftCardLog
 from giftcards.services import redeem
-from giftcards.tasks import DELIVERY_MAX_RETRIES, deliver_gift_card
+from giftcards.tasks import DELIVERIES_SCHEDULED_KEY, DELIVERY_MAX_RETRIES, deliver_gift_card, dispatch_deliveries
 from giftcards.tests.factories import GiftCardPoolFactory, active_campaign, stock
 
 pytestmark = pytest.mark.django_db
@@ -47,8 +48,8 @@ def test_failed_sends_are_retried_with_backoff_then_recorded(claimant, settings)
         card = GiftCard.objects.get(pk=card_id)
         assert card.delivery_attempts == attempt + 1
         assert retried == (attempt < DELIVERY_MAX_RETRIES)
-        if retried:
-            assert card.delivery_status == DeliveryStatus.PENDING
+        if retried:  # held by its task until the retry, so no dispatch hands it out again
+            assert card.delivery_status == DeliveryStatus.QUEUED
     assert card.status == GiftCardStatus.CLAIMED
     assert card.delivery_status == DeliveryStatus.FAILED and "Email could not be sent" in card.delivery_error
     assert GiftCardLog.objects.filter(card=card, action="delivery_failed").count() == 1
@@ -63,3 +64,48 @@ def test_a_recipient_without_email_or_phone_is_undeliverable(claimant):
     card = GiftCard.objects.get(pk=redemption.card.pk)
     assert (card.status, card.delivery_status) == (GiftCardStatus.CLAIMED, DeliveryStatus.UNDELIVERABLE)
     assert not mail.outbox
+
+
+def test_claims_wait_in_the_outbox_while_a_dispatch_is_queued_and_that_run_sends_them_all(tenant_a):
+    pool = GiftCardPoolFactory(client=tenant_a.client)
+    stock(pool, 3)
+    campaign, people = active_campaign(tenant_a.client, pool, recipients=3)
+    cache.set(DELIVERIES_SCHEDULED_KEY, 1)  # a dispatch run is already queued: claims publish nothing more
+    for person in people:
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            redeem(token=person.redemption_token)
+    assert set(GiftCard.objects.filter(pool=pool, status=GiftCardStatus.CLAIMED)
+               .values_list("delivery_status", flat=True)) == {DeliveryStatus.PENDING}
+    assert not mail.outbox
+
+    assert dispatch_deliveries.apply(throw=True).result == 3
+    assert sorted(message.to[0] for message in mail.outbox) == sorted(person.email for person in people)
+    assert set(GiftCard.objects.filter(pool=pool, recipient__isnull=False)
+               .values_list("delivery_status", flat=True)) == {DeliveryStatus.SENT}
+    assert cache.get(DELIVERIES_SCHEDULED_KEY) is None  # released, so the next claim queues a run
+
+
+def test_a_claim_whose_dispatch_was_lost_is_sent_by_the_minutely_run(claimant):
+    person, codes = claimant
+    card_id = redeem(token=person.redemption_token).card.pk  # committed, but its on-commit dispatch never ran
+    assert GiftCard.objects.get(pk=card_id).delivery_status == DeliveryStatus.PENDING
+    assert settings_beat_entry("giftcards.tasks.dispatch_deliveries")
+    dispatch_deliveries.apply(throw=True)
+    assert GiftCard.objects.get(pk=card_id).delivery_status == DeliveryStatus.SENT
+    assert len(mail.outbox) == 1
+
+
+def test_a_second_task_for_the_same_card_sends_nothing(claimant):
+    person, codes = claimant
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        card_id = redeem(token=person.redemption_token).card.pk
+    assert len(mail.outbox) == 1
+    deliver_gift_card.apply(args=[card_id], throw=True)  # a redelivered message, or a dispatch redone
+    assert len(mail.outbox) == 1
+    assert GiftCard.objects.get(pk=card_id).delivery_attempts == 1
+
+
+def settings_beat_entry(task):
+    from django.conf import settings
+
+    return [entry for entry in settings.CELERY_BEAT_SCHEDULE.values() if entry["task"] == task]

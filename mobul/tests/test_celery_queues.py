@@ -14,6 +14,7 @@ from mobul.celery import app
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT_APPS = ("accounts", "campaigns", "giftcards", "calltracking", "analytics", "dashboard", "ops")
 EXPECTED = [
+    ("giftcards.tasks.dispatch_deliveries", [], "delivery"),
     ("giftcards.tasks.deliver_gift_card", [1], "delivery"),
     ("giftcards.tasks.notify_low_stock", [1], "delivery"),
     ("accounts.tasks.send_team_invitation", [1, 1], "delivery"),
