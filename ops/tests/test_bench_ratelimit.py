@@ -104,4 +104,4 @@ def test_redemption_requests_are_measured_with_and_without_the_check(mailoutbox)
     # Every request claimed a card: two runs and the warm-up, with and without the check.
     assert GiftCard.objects.filter(status__in=CLAIMED_STATUSES).count() == 8
     # Only the requests with the check were counted: an IP and a token each.
-    assert len(cache.keys("rl:*")) == 2 * 4
+    assert len(cache.keys("ratelimit:*")) == 2 * 4
