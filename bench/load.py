@@ -10,6 +10,8 @@ gunicorn serves the app on localhost (gthread workers, as deployed) and wrk driv
 - `redeem`: POST /api/v1/redeem/, each request a different recipient claiming a card (a repeat would only read).
 Each endpoint is first warmed up (--warmup seconds, not counted: gunicorn's threads open their connections).
 Endpoints alternate within each round and rounds repeat (--repeat), so noise hits all alike; medians are reported.
+Each run also reads the CPU time that gunicorn's processes, the benchmark database's PostgreSQL backends and Redis
+spent (from /proc), per request: on a machine where all of them share the cores, these bound what a request costs.
 
 Goals: redemption p95 < 200 ms at 32 concurrent clients, and at least 0.5 × the constant endpoint's throughput
 at that concurrency; template cache hit ratio > 95 % (server-side misses counted by the view).
@@ -150,6 +152,31 @@ class Server:
             self.process.wait()
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(server, database):
+    """CPU seconds used so far by gunicorn's processes, `database`'s PostgreSQL backends and Redis, by group."""
+    totals = {"web": 0.0, "postgres": 0.0, "redis": 0.0}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            parent = int(stat[1])
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if server.process.pid in (int(pid), parent):
+            group = "web"
+        elif command.startswith("postgres: ") and f" {database} " in command:
+            group = "postgres"
+        elif command.startswith("redis-server"):
+            group = "redis"
+        else:
+            continue
+        totals[group] += (int(stat[11]) + int(stat[12])) / CLOCK_TICKS  # utime + stime
+    return totals
+
+
 def etags(server, raw_key, template_ids):
     tags = []
     for pk in template_ids:
@@ -165,7 +192,9 @@ def wrk(server, endpoint, clients, seconds, tokens_file, offset, template_args):
     command = ["wrk", "-t", str(threads), "-c", str(clients), "-d", f"{seconds}s", "--timeout", "10s",
                "-s", str(SCRIPT), server.url(), "--", endpoint, str(tokens_file), str(offset), str(threads),
                *template_args]
+    before = cpu_seconds(server, connection.settings_dict["NAME"])
     result = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 120)
+    after = cpu_seconds(server, connection.settings_dict["NAME"])
     found = re.search(r"^BENCH_JSON (.*)$", result.stdout, re.MULTILINE)
     if result.returncode or not found or "out of tokens" in result.stdout + result.stderr:
         raise SystemExit(f"wrk failed on {endpoint} at {clients} clients:\n{result.stdout}\n{result.stderr}")
@@ -179,6 +208,7 @@ def wrk(server, endpoint, clients, seconds, tokens_file, offset, template_args):
     # Tokens used: every thread took its own stride of them.
     figures["tokens_used"] = figures["most_sent_by_a_thread"] * threads
     figures["rps"] = figures["requests"] / (figures["duration_us"] / 1e6)
+    figures["cpu_ms"] = {group: (after[group] - before[group]) * 1000 / figures["requests"] for group in after}
     return figures
 
 
@@ -216,8 +246,10 @@ def measure(server, raw_key, template_ids, tokens_file, token_count, levels, sec
 
 
 def summarize(runs, cache_figures, levels):
-    table = {endpoint: {clients: {name: statistics.median(run[name] for run in figures)
-                                  for name in ("rps", "p50_us", "p95_us", "p99_us")}
+    table = {endpoint: {clients: {**{name: statistics.median(run[name] for run in figures)
+                                     for name in ("rps", "p50_us", "p95_us", "p99_us")},
+                                  "cpu_ms": {group: statistics.median(run["cpu_ms"][group] for run in figures)
+                                             for group in figures[0]["cpu_ms"]}}
                         for clients, figures in by_level.items()}
              for endpoint, by_level in runs.items()}
     at = GOAL_CLIENTS if GOAL_CLIENTS in levels else max(levels)
@@ -248,6 +280,11 @@ def report_rows(table, cache_figures, at, goals):
                 ratio=row["rps"] / constant["rps"], goal=f"≥ {GOAL_VS_CONSTANT} ×" if is_goal else "",
                 passed=goals[1]["passed"] if is_goal else None))
     redeem = table["redeem"][at]
+    redeem_cpu, constant_cpu = sum(redeem["cpu_ms"].values()), sum(table["constant"][at]["cpu_ms"].values())
+    rows.append(common.report_row(
+        f"HTTP redeem, {at} clients: CPU ms per request (web + PostgreSQL + Redis; the ratio bounds req/s's)",
+        round(redeem_cpu, 2), "ms", floor=round(constant_cpu, 2), floor_name="constant endpoint",
+        ratio=constant_cpu / redeem_cpu))
     rows.append(common.report_row(f"HTTP redeem, {at} clients: p95", round(redeem["p95_us"] / 1000, 1), "ms",
                                   goal=f"< {GOAL_P95_MS} ms", passed=goals[0]["passed"]))
     rows.append(common.report_row(f"HTTP template cache hit ratio over {cache_figures['reads']:,} reads",
@@ -260,12 +297,15 @@ def report(figures):
     table = figures["table"]
     print(f"\nHTTP load: gunicorn {figures['workers']} workers × {figures['threads']} threads, wrk, "
           f"{figures['seconds']} s per run, medians of {figures['repeat']} round(s)")
-    print(f"{'endpoint':10}{'clients':>8}{'req/s':>10}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'vs constant':>13}")
+    print(f"{'endpoint':10}{'clients':>8}{'req/s':>10}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'vs constant':>13}"
+          f"{'CPU ms per request: web + PostgreSQL + Redis':>47}")
     for endpoint in ENDPOINTS:
         for clients, row in table[endpoint].items():
             ratio = row["rps"] / table["constant"][clients]["rps"]
+            cpu = row["cpu_ms"]
             print(f"{endpoint:10}{clients:>8}{row['rps']:>10,.0f}{row['p50_us'] / 1000:>9.1f}"
-                  f"{row['p95_us'] / 1000:>9.1f}{row['p99_us'] / 1000:>9.1f}{ratio:>12.2f}×")
+                  f"{row['p95_us'] / 1000:>9.1f}{row['p99_us'] / 1000:>9.1f}{ratio:>12.2f}×"
+                  f"{cpu['web']:>21.2f} + {cpu['postgres']:.2f} + {cpu['redis']:.2f} = {sum(cpu.values()):.2f}")
     cache_figures = figures["template_cache"]
     print(f"\nTemplate reads {cache_figures['reads']:,}, cache misses {cache_figures['misses']:,}")
     print(f"\n{'goal':70}{'measured':>10}  result")
