@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import connection
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from accounts.models import AuditLog
 from analytics.models import CampaignDailyStat, Event
@@ -74,6 +75,37 @@ def test_retried_batches_do_not_count_twice(key_client, campaign, tenant_a, djan
     [audit] = AuditLog.objects.filter(object_type="analytics.EventBatch")
     assert (audit.action, audit.api_key, audit.changes) == ("create", tenant_a.api_key,
                                                            {"accepted": 3, "duplicates": 1, "rejected": 0})
+
+
+def test_a_partly_retried_batch_stores_only_its_new_events(key_client, campaign, tenant_b,
+                                                           django_capture_on_commit_callbacks):
+    def event(key=None):
+        return {"campaign": campaign.pk, "event_type": "purl_viewed", **({"idempotency_key": key} if key else {})}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        first = key_client.post(EVENTS, {"events": [event("k0"), event("k1")]}).json()
+        # k1 was stored, k2 is new, the same key twice counts once, and an event without a key is always new.
+        again = key_client.post(EVENTS, {"events": [event("k1"), event("k2"), event("k2"), event()]}).json()
+    assert (first["accepted"], first["duplicates"]) == (2, 0)
+    assert (again["accepted"], again["duplicates"], again["errors"]) == (2, 2, [])
+    assert Event.objects.filter(campaign=campaign).count() == 4
+    assert CampaignDailyStat.objects.get(campaign=campaign).events == 4
+
+    # Keys belong to their client: another client's k0 is a new event.
+    theirs = Campaign.objects.create(client=tenant_b.client, name="theirs")
+    other = APIClient()
+    other.credentials(HTTP_AUTHORIZATION=f"Bearer {tenant_b.raw_key}")
+    body = other.post(EVENTS, {"events": [{"campaign": theirs.pk, "event_type": "purl_viewed",
+                                           "idempotency_key": "k0"}]}).json()
+    assert (body["accepted"], body["duplicates"]) == (1, 0)
+
+
+def test_a_refused_event_does_not_use_up_its_key(key_client, campaign):
+    event = {"campaign": campaign.pk, "event_type": "teleported", "idempotency_key": "k0"}
+    refused = key_client.post(EVENTS, {"events": [event]}).json()
+    assert (refused["accepted"], [error["code"] for error in refused["errors"]]) == (0, ["invalid_event_type"])
+    fixed = key_client.post(EVENTS, {"events": [{**event, "event_type": "purl_viewed"}]}).json()
+    assert (fixed["accepted"], fixed["duplicates"]) == (1, 0)
 
 
 def test_ids_and_sources_of_the_wrong_json_type_are_item_errors(key_client, campaign, recipient):
