@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from mobul.db import prepared_cursor
+from mobul.db import pipeline, prepared_cursor
 from mobul.exceptions import DomainError
 
 from .choices import EventSource
@@ -115,27 +115,30 @@ def _references(items):
     return campaigns, pairs
 
 
-def _parse_time(value, now, window):
-    if value is None:
-        return now
+def _moment(value):
+    """occurred_at as an aware datetime, or None when it is not an ISO 8601 time with a timezone."""
     try:
         moment = datetime.fromisoformat(value) if isinstance(value, str) else None
     except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None:
-        raise ItemError("invalid_time", "occurred_at must be an ISO 8601 time with a timezone.", "occurred_at")
-    if moment > now + FUTURE_TOLERANCE:
-        raise ItemError("future_time", "occurred_at is in the future.", "occurred_at")
-    if window is None or not window[0] <= moment < window[1]:
-        raise ItemError("outside_window", "occurred_at is older than the events kept (no partition for its month).",
-                        "occurred_at")
-    return moment
+        return None
+    return moment if moment is not None and moment.tzinfo is not None else None
 
 
-def _validate(item, campaigns, strangers, now, window):
+def _costly_parts(item):
+    """The parts of checking an item that cost the most, worked out while the lookup runs: the JSON size of its
+    payload, and its occurred_at parsed and written out for the database (None where they are malformed)."""
+    if not isinstance(item, dict):
+        return None
+    payload, moment = item.get("payload", {}), _moment(item.get("occurred_at"))
+    return (len(json.dumps(payload)) if isinstance(payload, dict) else None, moment,
+            moment.isoformat() if moment is not None else None)
+
+
+def _validate(item, parts, campaigns, strangers, now, window):
     """The row to store for one item (as STORE_SQL reads it), or ItemError saying what is wrong with it.
 
-    `strangers` are the (recipient, campaign) pairs whose recipient is not in that campaign."""
+    `parts` are the item's _costly_parts; `strangers` the (recipient, campaign) pairs whose recipient is not in that
+    campaign; `now` is (datetime, its text)."""
     if not isinstance(item, dict):
         raise ItemError("invalid", "Each event must be an object.")
     campaign_id = item.get("campaign")
@@ -149,18 +152,26 @@ def _validate(item, campaigns, strangers, now, window):
     recipient_id = item.get("recipient")
     if recipient_id is not None and (not _is_id(recipient_id) or (recipient_id, campaign_id) in strangers):
         raise ItemError("unknown_recipient", "No such recipient in this campaign.", "recipient")
-    payload = item.get("payload", {})
-    if not isinstance(payload, dict):
+    payload_size, moment, moment_text = parts
+    if payload_size is None:
         raise ItemError("invalid_payload", "payload must be an object.", "payload")
-    if len(json.dumps(payload)) > MAX_PAYLOAD_BYTES:
+    if payload_size > MAX_PAYLOAD_BYTES:
         raise ItemError("invalid_payload", f"payload is larger than {MAX_PAYLOAD_BYTES} bytes.", "payload")
     key = item.get("idempotency_key")
     if key is not None and (not isinstance(key, str) or not 0 < len(key) <= MAX_KEY_LENGTH):
         raise ItemError("invalid_key", f"idempotency_key must be text of 1 to {MAX_KEY_LENGTH} characters.",
                         "idempotency_key")
-    created_at = _parse_time(item.get("occurred_at"), now, window)
-    return (created_at.isoformat(), campaign_id, recipient_id, item["event_type"], item.get("source", EventSource.API),
-            payload, key)
+    if item.get("occurred_at") is None:
+        moment_text = now[1]
+    elif moment is None:
+        raise ItemError("invalid_time", "occurred_at must be an ISO 8601 time with a timezone.", "occurred_at")
+    elif moment > now[0] + FUTURE_TOLERANCE:
+        raise ItemError("future_time", "occurred_at is in the future.", "occurred_at")
+    elif window is None or not window[0] <= moment < window[1]:
+        raise ItemError("outside_window", "occurred_at is older than the events kept (no partition for its month).",
+                        "occurred_at")
+    return (moment_text, campaign_id, recipient_id, item["event_type"], item.get("source", EventSource.API),
+            item.get("payload", {}), key)
 
 
 def _key_taken(error):
@@ -175,16 +186,19 @@ def ingest_events(*, client, items):
     if len(items) > MAX_BATCH:
         raise BatchRejected(f"A batch holds at most {MAX_BATCH} events; this one has {len(items)}.")
     campaigns, pairs = _references(items)
-    with prepared_cursor() as cursor:
+    with pipeline(), prepared_cursor() as cursor:
+        # Sent at once: the server looks up while the items are parsed here.
         cursor.execute(LOOKUP_SQL, {"client": client.pk, "campaigns": json.dumps(sorted(campaigns)),
                                     "pairs": json.dumps(sorted(pairs))})
+        parts = [_costly_parts(item) for item in items]
         known, strangers, bounds = cursor.fetchone()
     known, strangers = set(known), {tuple(pair) for pair in strangers}
-    now, window = timezone.now(), partition_window(bounds)
+    now = timezone.now()
+    now, window = (now, now.isoformat()), partition_window(bounds)
     result, rows, keys = IngestResult(), [], set()
-    for index, item in enumerate(items):
+    for index, (item, item_parts) in enumerate(zip(items, parts)):
         try:
-            row = _validate(item, known, strangers, now, window)
+            row = _validate(item, item_parts, known, strangers, now, window)
         except ItemError as error:
             result.errors.append({"index": index, "code": error.code, "message": error.message, "field": error.field})
             continue

@@ -132,6 +132,29 @@ def test_ids_and_sources_of_the_wrong_json_type_are_item_errors(key_client, camp
     ]
 
 
+def test_an_item_is_reported_for_its_first_problem_in_the_documented_order(key_client, campaign, recipient):
+    ok = {"campaign": campaign.pk, "event_type": "purl_viewed"}
+    big = {"text": "x" * 9000}
+    batch = [
+        {**ok, "campaign": campaign.pk + 1000, "payload": "no", "occurred_at": 12},
+        {**ok, "event_type": "teleported", "recipient": recipient.pk + 1000, "payload": big},
+        {**ok, "recipient": recipient.pk + 1000, "payload": big, "idempotency_key": ""},
+        {**ok, "payload": "no", "occurred_at": "yesterday"},
+        {**ok, "payload": big, "idempotency_key": 7},
+        {**ok, "idempotency_key": "x" * 101, "occurred_at": "yesterday"},
+        {**ok, "occurred_at": 12},
+        {**ok, "occurred_at": "2026-11-28T10:00:00"},
+        {**ok, "recipient": recipient.pk, "payload": {"fits": "y" * 8000}, "idempotency_key": "k" * 100},
+    ]
+    body = key_client.post(EVENTS, {"events": batch}).json()
+    assert [(e["index"], e["code"], e["field"]) for e in body["errors"]] == [
+        (0, "unknown_campaign", "campaign"), (1, "invalid_event_type", "event_type"),
+        (2, "unknown_recipient", "recipient"), (3, "invalid_payload", "payload"), (4, "invalid_payload", "payload"),
+        (5, "invalid_key", "idempotency_key"), (6, "invalid_time", "occurred_at"), (7, "invalid_time", "occurred_at"),
+    ]
+    assert body["accepted"] == 1
+
+
 @pytest.mark.parametrize(("body", "message"), [
     ({"events": []}, "non-empty list"), ({"events": "nope"}, "non-empty list"), ({}, "non-empty list"),
     ({"events": [{}] * 1001}, "at most 1000"),
