@@ -62,8 +62,8 @@ WITH batch AS MATERIALIZED (
     SELECT created_at, campaign_id, recipient_id, event_type, source, payload FROM batch {stored_where}
     RETURNING created_at, campaign_id, recipient_id, event_type
 ), queued AS (
-    INSERT INTO event_rollup_queue (events)
-    SELECT jsonb_agg(jsonb_build_array(created_at, campaign_id, recipient_id, event_type)) FROM stored
+    INSERT INTO event_rollup_queue (created_at, campaign_id, recipient_id, event_type)
+    SELECT array_agg(created_at), array_agg(campaign_id), array_agg(recipient_id), array_agg(event_type) FROM stored
     HAVING count(*) > 0
 )
 SELECT count(*) FROM stored

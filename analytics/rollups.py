@@ -87,10 +87,9 @@ APPLY_QUEUED_SQL = rollup_sql(
     "taken AS ("
     " DELETE FROM event_rollup_queue WHERE id IN ("
     "  SELECT id FROM event_rollup_queue ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)"
-    " RETURNING events"
+    " RETURNING created_at, campaign_id, recipient_id, event_type"
     "), batch (created_at, campaign_id, recipient_id, event_type) AS ("
-    " SELECT (e->>0)::timestamptz, (e->>1)::bigint, (e->>2)::bigint, e->>3"
-    " FROM taken, jsonb_array_elements(taken.events) AS e)",
+    " SELECT e.* FROM taken, unnest(taken.created_at, taken.campaign_id, taken.recipient_id, taken.event_type) AS e)",
     result="count(*), coalesce(array_agg(DISTINCT campaign_id), '{}')",
 )
 
