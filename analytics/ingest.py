@@ -13,7 +13,7 @@ do not belong to the campaign an item names, the partitions), one stores the bat
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -33,6 +33,8 @@ MAX_KEY_LENGTH = 100
 MAX_ID = 2**63 - 1
 # Clocks differ a little; an event stamped a few minutes ahead of ours is still believable.
 FUTURE_TOLERANCE = timedelta(minutes=5)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
 # Lists go to the server as one JSON text each: psycopg's array adapter costs more in Python than the
 # statement does in PostgreSQL. `pairs` are the items' [recipient, campaign]; the mismatched ones come back.
 LOOKUP_SQL = (
@@ -52,8 +54,8 @@ def _store_sql(claim, stored_where=""):
     Python. Keys compare in the key column's collation, C."""
     return f"""
 WITH batch AS MATERIALIZED (
-    SELECT (e->>0)::timestamptz AS created_at, (e->>1)::bigint AS campaign_id, (e->>2)::bigint AS recipient_id,
-           e->>3 AS event_type, e->>4 AS source, (e->>5)::jsonb AS payload, (e->>6) COLLATE "C" AS key
+    SELECT 'epoch'::timestamptz + (e->>0)::bigint * interval '1 microsecond' AS created_at,
+           (e->>1)::bigint AS campaign_id, (e->>2)::bigint AS recipient_id, e->>3 AS event_type, e->>4 AS source, (e->>5)::jsonb AS payload, (e->>6) COLLATE "C" AS key
     FROM jsonb_array_elements(%(events)s::jsonb) AS e
 ), claimed AS (
     INSERT INTO event_ingest_keys (client_id, key) SELECT %(client)s, key FROM batch WHERE key IS NOT NULL {claim}
@@ -124,21 +126,26 @@ def _moment(value):
     return moment if moment is not None and moment.tzinfo is not None else None
 
 
+def _microseconds(moment):
+    # Exact, and a quarter of the cost of isoformat() here and of parsing its text in PostgreSQL.
+    return (moment - EPOCH) // MICROSECOND
+
+
 def _costly_parts(item):
     """The parts of checking an item that cost the most, worked out while the lookup runs: its payload as JSON, and
-    its occurred_at parsed and written out for the database (None where they are malformed)."""
+    its occurred_at parsed and in microseconds since the epoch, as the statement takes it (None where malformed)."""
     if not isinstance(item, dict):
         return None
     payload, moment = item.get("payload", {}), _moment(item.get("occurred_at"))
     return (json.dumps(payload) if isinstance(payload, dict) else None, moment,
-            moment.isoformat() if moment is not None else None)
+            _microseconds(moment) if moment is not None else None)
 
 
 def _validate(item, parts, campaigns, strangers, now, window):
     """The row to store for one item (as STORE_SQL reads it), or ItemError saying what is wrong with it.
 
     `parts` are the item's _costly_parts; `strangers` the (recipient, campaign) pairs whose recipient is not in that
-    campaign; `now` is (datetime, its text)."""
+    campaign; `now` is (datetime, its microseconds)."""
     if not isinstance(item, dict):
         raise ItemError("invalid", "Each event must be an object.")
     campaign_id = item.get("campaign")
@@ -152,7 +159,7 @@ def _validate(item, parts, campaigns, strangers, now, window):
     recipient_id = item.get("recipient")
     if recipient_id is not None and (not _is_id(recipient_id) or (recipient_id, campaign_id) in strangers):
         raise ItemError("unknown_recipient", "No such recipient in this campaign.", "recipient")
-    payload, moment, moment_text = parts
+    payload, moment, microseconds = parts
     if payload is None:
         raise ItemError("invalid_payload", "payload must be an object.", "payload")
     if len(payload) > MAX_PAYLOAD_BYTES:
@@ -162,7 +169,7 @@ def _validate(item, parts, campaigns, strangers, now, window):
         raise ItemError("invalid_key", f"idempotency_key must be text of 1 to {MAX_KEY_LENGTH} characters.",
                         "idempotency_key")
     if item.get("occurred_at") is None:
-        moment_text = now[1]
+        microseconds = now[1]
     elif moment is None:
         raise ItemError("invalid_time", "occurred_at must be an ISO 8601 time with a timezone.", "occurred_at")
     elif moment > now[0] + FUTURE_TOLERANCE:
@@ -172,7 +179,8 @@ def _validate(item, parts, campaigns, strangers, now, window):
                         "occurred_at")
     # Only text and numbers: the garbage collector stops tracking such tuples, so a batch's rows do not add to
     # the full collections every request's surviving objects bring on.
-    return moment_text, campaign_id, recipient_id, item["event_type"], item.get("source", EventSource.API), payload, key
+    return (microseconds, campaign_id, recipient_id, item["event_type"], item.get("source", EventSource.API), payload,
+            key)
 
 
 def _key_taken(error):
@@ -195,7 +203,7 @@ def ingest_events(*, client, items):
         known, strangers, bounds = cursor.fetchone()
     known, strangers = set(known), {tuple(pair) for pair in strangers}
     now = timezone.now()
-    now, window = (now, now.isoformat()), partition_window(bounds)
+    now, window = (now, _microseconds(now)), partition_window(bounds)
     result, rows, keys = IngestResult(), [], set()
     for index, (item, item_parts) in enumerate(zip(items, parts)):
         try:

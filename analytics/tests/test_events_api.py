@@ -77,6 +77,15 @@ def test_retried_batches_do_not_count_twice(key_client, campaign, tenant_a, djan
                                                            {"accepted": 3, "duplicates": 1, "rejected": 0})
 
 
+def test_times_are_stored_to_the_microsecond_whatever_their_offset(key_client, campaign):
+    now = timezone.now()
+    moments = [(now - timedelta(microseconds=1)).astimezone(timezone.get_fixed_timezone(330)),
+               now.replace(microsecond=999999)]
+    batch = [{"campaign": campaign.pk, "event_type": "purl_viewed", "occurred_at": _iso(moment)} for moment in moments]
+    assert key_client.post(EVENTS, {"events": batch}).json()["accepted"] == 2
+    assert sorted(Event.objects.filter(campaign=campaign).values_list("created_at", flat=True)) == sorted(moments)
+
+
 def test_a_partly_retried_batch_stores_only_its_new_events(key_client, campaign, tenant_b,
                                                            django_capture_on_commit_callbacks):
     def event(key=None):
