@@ -77,6 +77,17 @@ def test_retried_batches_do_not_count_twice(key_client, campaign, tenant_a, djan
                                                            {"accepted": 3, "duplicates": 1, "rejected": 0})
 
 
+def test_the_payload_limit_is_on_its_json_text(key_client, campaign):
+    def item(text):
+        return {"campaign": campaign.pk, "event_type": "purl_viewed", "payload": {"t": text}}
+
+    # '{"t": ""}' is 9 characters, and "é" takes 6 in JSON: \u00e9.
+    batch = [item("é" * 1363), item("é" * 1364), item("x" * 8183), item("x" * 8184)]
+    body = key_client.post(EVENTS, {"events": batch}).json()
+    assert [(e["index"], e["code"]) for e in body["errors"]] == [(1, "invalid_payload"), (3, "invalid_payload")]
+    assert sorted(len(e.payload["t"]) for e in Event.objects.filter(campaign=campaign)) == [1363, 8183]
+
+
 def test_times_are_stored_to_the_microsecond_whatever_their_offset(key_client, campaign):
     now = timezone.now()
     moments = [(now - timedelta(microseconds=1)).astimezone(timezone.get_fixed_timezone(330)),
