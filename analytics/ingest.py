@@ -46,9 +46,10 @@ LOOKUP_SQL = (
 )
 
 
-def _store_sql(claim, stored_where=""):
+def _store_sql(claim, stored_where="", counted="stored"):
     """One statement that claims the keys (`claim`), stores the events `stored_where` admits and queues them for
     the rollups (the queue row rollups.apply_pending_rollups reads): atomic without a transaction of its own.
+    `counted` is what was stored: the events the INSERT returns, or the whole batch when it stores every row.
 
     An INSERT ... SELECT of the parsed JSON runs as fast as a COPY of the same rows and needs no per-row work in
     Python. `events` is [rows, payloads], read in step. Keys compare in the key column's collation, C."""
@@ -64,19 +65,19 @@ WITH batch AS MATERIALIZED (
 ), stored AS (
     INSERT INTO events (created_at, campaign_id, recipient_id, event_type, source, payload)
     SELECT created_at, campaign_id, recipient_id, event_type, source, payload FROM batch {stored_where}
-    RETURNING created_at, campaign_id, recipient_id, event_type
+    {"RETURNING created_at, campaign_id, recipient_id, event_type" if counted == "stored" else ""}
 ), queued AS (
     INSERT INTO event_rollup_queue (created_at, campaign_id, recipient_id, event_type)
-    SELECT array_agg(created_at), array_agg(campaign_id), array_agg(recipient_id), array_agg(event_type) FROM stored
-    HAVING count(*) > 0
+    SELECT array_agg(created_at), array_agg(campaign_id), array_agg(recipient_id), array_agg(event_type)
+    FROM {counted} HAVING count(*) > 0
 )
-SELECT count(*) FROM stored
+SELECT count(*) FROM {counted}
 """
 
 
 # Keys are almost always new, and a plain INSERT of them costs 40 % less than one that checks each for a conflict.
 # A key already taken fails it whole (a unique violation); STORE_SQL then stores what is new.
-STORE_NEW_KEYS_SQL = _store_sql("")
+STORE_NEW_KEYS_SQL = _store_sql("", counted="batch")
 STORE_SQL = _store_sql("ON CONFLICT DO NOTHING RETURNING key", "WHERE key IS NULL OR key IN (SELECT key FROM claimed)")
 UNIQUE_VIOLATION = "23505"
 KEYS_CONSTRAINT = "event_ingest_keys_pkey"
