@@ -12,6 +12,7 @@ do not belong to the campaign an item names, the partitions), one stores the bat
 """
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -35,6 +36,8 @@ MAX_ID = 2**63 - 1
 FUTURE_TOLERANCE = timedelta(minutes=5)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
+# Text PostgreSQL cannot store: NUL, and surrogates (JSON lets an unpaired "\ud800" through).
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 # Lists go to the server as one JSON text each: psycopg's array adapter costs more in Python than the
 # statement does in PostgreSQL. `pairs` are the items' [recipient, campaign]; the mismatched ones come back.
 LOOKUP_SQL = (
@@ -134,13 +137,27 @@ def _microseconds(moment):
     return (moment - EPOCH) // MICROSECOND
 
 
+def _unstorable(value):
+    """Whether a JSON value holds, anywhere, text that PostgreSQL cannot store."""
+    if isinstance(value, str):
+        return UNSTORABLE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_unstorable(key) or _unstorable(item) for key, item in value.items())
+    return isinstance(value, list) and any(_unstorable(item) for item in value)
+
+
 def _payload_problem(payload):
     if not isinstance(payload, dict):
         return ItemError("invalid_payload", "payload must be an object.", "payload")
+    text = repr(payload)
     # json.dumps() writes at most 12 characters (an escaped surrogate pair) for each of repr()'s, so a short repr()
     # proves a payload small at a fifth of the cost of encoding it.
-    if len(repr(payload)) * 12 > MAX_PAYLOAD_BYTES and len(json.dumps(payload)) > MAX_PAYLOAD_BYTES:
+    if len(text) * 12 > MAX_PAYLOAD_BYTES and len(json.dumps(payload)) > MAX_PAYLOAD_BYTES:
         return ItemError("invalid_payload", f"payload is larger than {MAX_PAYLOAD_BYTES} bytes.", "payload")
+    # repr() writes NUL and surrogates escaped, as \x00 and \udxxx: a repr() without those proves there are none.
+    if ("\\x00" in text or "\\ud" in text) and _unstorable(payload):
+        return ItemError("invalid_payload", "payload holds text that cannot be stored (U+0000 or an unpaired "
+                         "surrogate).", "payload")
     return None
 
 
@@ -175,9 +192,10 @@ def _validate(item, parts, campaigns, strangers, now, window):
     if payload_problem is not None:
         raise payload_problem
     key = item.get("idempotency_key")
-    if key is not None and (not isinstance(key, str) or not 0 < len(key) <= MAX_KEY_LENGTH):
-        raise ItemError("invalid_key", f"idempotency_key must be text of 1 to {MAX_KEY_LENGTH} characters.",
-                        "idempotency_key")
+    if key is not None and (not isinstance(key, str) or not 0 < len(key) <= MAX_KEY_LENGTH
+                            or UNSTORABLE.search(key)):
+        raise ItemError("invalid_key", f"idempotency_key must be text of 1 to {MAX_KEY_LENGTH} characters, without "
+                        "U+0000 or unpaired surrogates.", "idempotency_key")
     if item.get("occurred_at") is None:
         microseconds = now[1]
     elif moment is None:

@@ -1,3 +1,4 @@
+import json
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -86,6 +87,25 @@ def test_the_payload_limit_is_on_its_json_text(key_client, campaign):
     body = key_client.post(EVENTS, {"events": batch}).json()
     assert [(e["index"], e["code"]) for e in body["errors"]] == [(1, "invalid_payload"), (3, "invalid_payload")]
     assert sorted(len(e.payload["t"]) for e in Event.objects.filter(campaign=campaign)) == [1363, 8183]
+
+
+def test_text_postgresql_cannot_store_is_an_item_error_not_a_500(key_client, campaign):
+    def item(**fields):
+        return {"campaign": campaign.pk, "event_type": "purl_viewed", **fields}
+
+    batch = [
+        item(payload={"note": "a\u0000b"}), item(payload={"nested": [{"k\u0000": 1}]}),
+        item(payload={"half": "\ud800"}), item(idempotency_key="k\u0000"), item(idempotency_key="\udfff"),
+        # A backslash followed by the same letters is plain text.
+        item(payload={"text": "\\x00 \\ud800"}, idempotency_key="\\x00"),
+    ]
+    # Encoded here: the test client's encoder writes surrogates out as they are, which UTF-8 refuses.
+    response = key_client.post(EVENTS, json.dumps({"events": batch}), content_type="application/json")
+    assert response.status_code == 200, response.content
+    assert [(e["index"], e["code"]) for e in response.json()["errors"]] == [
+        (0, "invalid_payload"), (1, "invalid_payload"), (2, "invalid_payload"), (3, "invalid_key"), (4, "invalid_key"),
+    ]
+    assert Event.objects.get(campaign=campaign).payload == {"text": "\\x00 \\ud800"}
 
 
 def test_times_are_stored_to_the_microsecond_whatever_their_offset(key_client, campaign):
