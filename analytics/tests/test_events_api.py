@@ -205,6 +205,13 @@ def test_bad_batches_are_refused_whole(key_client, body, message):
     assert message in response.json()["error"]["message"]
 
 
+def test_a_user_of_one_client_sends_events_for_it(api_client, tenant_a, campaign):
+    api_client.force_authenticate(tenant_a.admin)
+    response = api_client.post(EVENTS, {"events": [{"campaign": campaign.pk, "event_type": "purl_viewed"}]})
+    assert response.status_code == 200, response.json()
+    assert response.json()["accepted"] == 1
+
+
 def test_read_only_keys_cannot_send_events(api_client, tenant_a, campaign):
     from accounts.tests.factories import api_key_for
 
