@@ -19,6 +19,8 @@ from datetime import UTC, datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.choices import AuditAction
+from accounts.services import record_audit
 from mobul.db import pipeline, prepared_cursor
 from mobul.exceptions import DomainError
 
@@ -215,8 +217,9 @@ def _key_taken(error):
     return getattr(cause, "sqlstate", None) == UNIQUE_VIOLATION and cause.diag.constraint_name == KEYS_CONSTRAINT
 
 
-def ingest_events(*, client, items):
-    """Validates and stores a batch of at most MAX_BATCH events for `client`. Returns an IngestResult."""
+def ingest_events(*, client, items, request=None):
+    """Validates and stores a batch of at most MAX_BATCH events for `client`, audited (from `request`, if given)
+    when it stored any. Returns an IngestResult."""
     if not isinstance(items, list) or not items:
         raise BatchRejected("Send a non-empty list of events.")
     if len(items) > MAX_BATCH:
@@ -247,18 +250,29 @@ def ingest_events(*, client, items):
         rows.append(row)
         payloads.append(item.get("payload", {}))
     if rows:
-        params = {"client": client.pk, "events": json.dumps([rows, payloads])}
+        _store(client, rows, payloads, result, request)
+    return result
+
+
+def _store(client, rows, payloads, result, request):
+    """Stores the rows and audits the batch in one transaction: usually STORE_NEW_KEYS_SQL's; when a key was taken,
+    that one is rolled back and STORE_SQL's stores what is new. A transaction of its own needs no savepoint for that
+    (a nested one costs two more round trips)."""
+    params = {"client": client.pk, "events": json.dumps([rows, payloads])}
+    for statement in (STORE_NEW_KEYS_SQL, STORE_SQL):
         try:
             with transaction.atomic(), prepared_cursor() as cursor:
-                cursor.execute(STORE_NEW_KEYS_SQL, params)
-                (result.accepted,) = cursor.fetchone()
+                cursor.execute(statement, params)
+                (accepted,) = cursor.fetchone()
+                duplicates = result.duplicates + len(rows) - accepted
+                if accepted:
+                    record_audit(action=AuditAction.CREATE, object_type="analytics.EventBatch", client=client,
+                                 request=request, changes={"accepted": accepted, "duplicates": duplicates,
+                                                           "rejected": len(result.errors)})
+                    transaction.on_commit(schedule_rollups)
         except IntegrityError as error:
-            if not _key_taken(error):
+            if statement is STORE_SQL or not _key_taken(error):
                 raise
-            with prepared_cursor() as cursor:
-                cursor.execute(STORE_SQL, params)
-                (result.accepted,) = cursor.fetchone()
-        result.duplicates += len(rows) - result.accepted
-        if result.accepted:
-            transaction.on_commit(schedule_rollups)
-    return result
+            continue
+        result.accepted, result.duplicates = accepted, duplicates
+        return

@@ -1,6 +1,5 @@
 from datetime import timedelta
 
-from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -10,10 +9,9 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from accounts.access import clients_for, has_capability, principal_of
-from accounts.choices import AuditAction, Capability
+from accounts.choices import Capability
 from accounts.models import ApiKey
 from accounts.permissions import IsTenantActor
-from accounts.services import record_audit
 from campaigns.models import Campaign
 from mobul.api import CursorPagination
 from mobul.exceptions import DomainError
@@ -139,13 +137,7 @@ class EventsView(ReplicaReadsMixin, GenericAPIView):
             raise DomainError("Events are sent with a client's API key (or by a user of exactly one client).",
                               code="client_required")
         events = request.data.get("events") if isinstance(request.data, dict) else None
-        # The batch and its audit row commit together: one commit to wait for instead of two.
-        with transaction.atomic():
-            result = ingest_events(client=clients[0], items=events)
-            if result.accepted:
-                record_audit(action=AuditAction.CREATE, object_type="analytics.EventBatch", client=clients[0],
-                             request=request, changes={"accepted": result.accepted,
-                                                       "duplicates": result.duplicates, "rejected": len(result.errors)})
+        result = ingest_events(client=clients[0], items=events, request=request)
         return Response(
             {"accepted": result.accepted, "duplicates": result.duplicates, "errors": result.errors},
             status=status.HTTP_200_OK,

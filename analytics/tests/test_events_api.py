@@ -130,6 +130,9 @@ def test_a_partly_retried_batch_stores_only_its_new_events(key_client, campaign,
     assert (again["accepted"], again["duplicates"], again["errors"]) == (2, 2, [])
     assert Event.objects.filter(campaign=campaign).count() == 4
     assert CampaignDailyStat.objects.get(campaign=campaign).events == 4
+    audits = AuditLog.objects.filter(object_type="analytics.EventBatch").order_by("pk")
+    assert [audit.changes for audit in audits] == [{"accepted": 2, "duplicates": 0, "rejected": 0},
+                                                   {"accepted": 2, "duplicates": 2, "rejected": 0}]
 
     # Keys belong to their client: another client's k0 is a new event.
     theirs = Campaign.objects.create(client=tenant_b.client, name="theirs")
