@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 from accounts.models import AuditLog
 from analytics.models import CampaignDailyStat, Event
 from analytics.partitions import month_start
+from analytics.rollups import apply_pending_rollups
 from analytics.services import record_event
 from campaigns.models import Campaign
 from campaigns.services import create_recipient
@@ -269,3 +270,17 @@ def test_a_time_range_query_reads_only_its_partitions(campaign):
         plan = "\n".join(row[0] for row in cursor.fetchall())
     scanned = set(re.findall(r"events_\d{4}_\d{2}", plan))
     assert scanned == {f"events_{start:%Y_%m}"}, plan
+
+
+@pytest.mark.django_db(transaction=True)
+def test_retries_stay_duplicates_once_the_statements_are_prepared(key_client, campaign):
+    # Committed for real, and more often than psycopg's prepare threshold: each retry's first statement fails on
+    # a taken key, and the batch is stored again by the one that skips taken keys.
+    batch = [{"campaign": campaign.pk, "event_type": "purl_viewed", "idempotency_key": f"k{n}"} for n in range(3)]
+    for attempt in range(8):
+        body = key_client.post(EVENTS, {"events": batch}).json()
+        assert (body["accepted"], body["duplicates"]) == ((3, 0) if attempt == 0 else (1, len(batch) - 1))
+        batch.append({"campaign": campaign.pk, "event_type": "purl_viewed", "idempotency_key": f"new{attempt}"})
+    apply_pending_rollups()  # what the commits' tasks have not counted yet
+    assert Event.objects.filter(campaign=campaign).count() == 10
+    assert CampaignDailyStat.objects.get(campaign=campaign).events == 10
