@@ -43,6 +43,19 @@ def partition_name(first):
     return f"{TABLE}_{first:%Y_%m}"
 
 
+# The name and bounds of every partition, as one array: for a statement that reads them along with other things.
+PARTITION_BOUNDS_SQL = (
+    "ARRAY(SELECT ARRAY[c.relname::text, pg_get_expr(c.relpartbound, c.oid)]"
+    f" FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = '{TABLE}'::regclass)"
+)
+
+
+def partition_window(bounds):
+    """(start of the oldest partition, end of the newest) from PARTITION_BOUNDS_SQL's array, or None if empty."""
+    ranges = [_bounds(name, bound) for name, bound in bounds]
+    return (min(start for start, _ in ranges), max(end for _, end in ranges)) if ranges else None
+
+
 def list_partitions(*, using=DEFAULT_DB_ALIAS):
     """The partitions of `events`, oldest first. One catalogue read, so it needs no lock."""
     with connections[using].cursor() as cursor:

@@ -1,12 +1,12 @@
 """Daily rollups: applying queued batches, rebuilding from raw events, and the cache version readers key on.
 
 `record_event` keeps the rollups current as each event arrives. An API batch is stored at once but counted
-a moment later: the request queues it (one row of arrays) and `apply_pending_rollups` counts it in a Celery
-task, which keeps the rollup upserts off the integrator's request. `rebuild_rollups` recomputes the
-rollups from the events themselves for any range (after a bulk load, a fix, or to check them).
+a moment later: the statement that stores it also queues it (one row, see ingest.STORE_SQL) and
+`apply_pending_rollups` counts it in a Celery task, which keeps the rollup upserts off the integrator's
+request. `rebuild_rollups` recomputes the rollups from the events themselves for any range (after a bulk
+load, a fix, or to check them).
 """
 
-import json
 import logging
 from datetime import UTC, datetime, time, timedelta
 
@@ -87,22 +87,11 @@ APPLY_QUEUED_SQL = rollup_sql(
     "taken AS ("
     " DELETE FROM event_rollup_queue WHERE id IN ("
     "  SELECT id FROM event_rollup_queue ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)"
-    " RETURNING events"
+    " RETURNING created_at, campaign_id, recipient_id, event_type"
     "), batch (created_at, campaign_id, recipient_id, event_type) AS ("
-    " SELECT (e->>0)::timestamptz, (e->>1)::bigint, (e->>2)::bigint, e->>3"
-    " FROM taken, jsonb_array_elements(taken.events) AS e)",
+    " SELECT e.* FROM taken, unnest(taken.created_at, taken.campaign_id, taken.recipient_id, taken.event_type) AS e)",
     result="count(*), coalesce(array_agg(DISTINCT campaign_id), '{}')",
 )
-
-
-def queue_rollups(rows):
-    """Queues stored events for counting, in the caller's transaction; counted soon after it commits.
-
-    `rows` are (created_at, campaign_id, recipient_id, event_type, ...) tuples."""
-    events = json.dumps([[row[0].isoformat(), row[1], row[2], row[3]] for row in rows])
-    with connection.cursor() as cursor:
-        cursor.execute("INSERT INTO event_rollup_queue (events) VALUES (%s::jsonb)", [events])
-    transaction.on_commit(schedule_rollups)
 
 
 def schedule_rollups():

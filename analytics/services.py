@@ -27,8 +27,8 @@ RECORD_COUNT_LATER_SQL = (
     "WITH batch AS (INSERT INTO events (created_at, campaign_id, recipient_id, event_type, source, payload)"
     " VALUES (%(at)s, %(campaign)s, %(recipient)s, %(type)s, %(source)s, %(payload)s)"
     " RETURNING id, created_at, campaign_id, recipient_id, event_type),"
-    " queued AS (INSERT INTO event_rollup_queue (events)"
-    " SELECT jsonb_build_array(jsonb_build_array(created_at, campaign_id, recipient_id, event_type)) FROM batch)"
+    " queued AS (INSERT INTO event_rollup_queue (created_at, campaign_id, recipient_id, event_type)"
+    " SELECT ARRAY[created_at], ARRAY[campaign_id], ARRAY[recipient_id], ARRAY[event_type] FROM batch)"
     " SELECT id FROM batch"
 )
 

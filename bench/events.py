@@ -45,7 +45,7 @@ from rest_framework.test import APIClient  # noqa: E402
 from accounts.choices import ApiKeyScope  # noqa: E402
 from accounts.services import create_api_key  # noqa: E402
 from analytics.choices import EventSource, EventType, FunnelStage  # noqa: E402
-from analytics.ingest import COPY_SQL, MAX_BATCH  # noqa: E402
+from analytics.ingest import MAX_BATCH  # noqa: E402
 from analytics.models import CampaignDailyStat, Event  # noqa: E402
 from analytics.partitions import add_months, drop_partitions_before, ensure_partitions, list_partitions, \
     month_start, partition_name  # noqa: E402
@@ -76,6 +76,7 @@ EVENTS_URL = "/api/v1/events/"
 GOAL_P95_MS, GOAL_VS_RAW, GOAL_VS_COPY = 50, 100, 0.5
 PARTITION = re.compile(r"\bevents_\d{4}_\d{2}\b")
 
+COPY_SQL = "COPY events (created_at, campaign_id, recipient_id, event_type, source, payload) FROM STDIN"
 RECIPIENTS_SQL = """
 INSERT INTO recipients (id, campaign_id, first_name, last_name, company, address1, address2, city, state,
                         postal_code, country, phone, email, external_id, custom_fields, redemption_token, short_code,

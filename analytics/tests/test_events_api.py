@@ -1,13 +1,16 @@
+import json
 import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from accounts.models import AuditLog
 from analytics.models import CampaignDailyStat, Event
 from analytics.partitions import month_start
+from analytics.rollups import apply_pending_rollups
 from analytics.services import record_event
 from campaigns.models import Campaign
 from campaigns.services import create_recipient
@@ -76,6 +79,79 @@ def test_retried_batches_do_not_count_twice(key_client, campaign, tenant_a, djan
                                                            {"accepted": 3, "duplicates": 1, "rejected": 0})
 
 
+def test_the_payload_limit_is_on_its_json_text(key_client, campaign):
+    def item(text):
+        return {"campaign": campaign.pk, "event_type": "purl_viewed", "payload": {"t": text}}
+
+    # '{"t": ""}' is 9 characters, and "é" takes 6 in JSON: \u00e9.
+    batch = [item("é" * 1363), item("é" * 1364), item("x" * 8183), item("x" * 8184)]
+    body = key_client.post(EVENTS, {"events": batch}).json()
+    assert [(e["index"], e["code"]) for e in body["errors"]] == [(1, "invalid_payload"), (3, "invalid_payload")]
+    assert sorted(len(e.payload["t"]) for e in Event.objects.filter(campaign=campaign)) == [1363, 8183]
+
+
+def test_text_postgresql_cannot_store_is_an_item_error_not_a_500(key_client, campaign):
+    def item(**fields):
+        return {"campaign": campaign.pk, "event_type": "purl_viewed", **fields}
+
+    batch = [
+        item(payload={"note": "a\u0000b"}), item(payload={"nested": [{"k\u0000": 1}]}),
+        item(payload={"half": "\ud800"}), item(idempotency_key="k\u0000"), item(idempotency_key="\udfff"),
+        # A backslash followed by the same letters is plain text.
+        item(payload={"text": "\\x00 \\ud800"}, idempotency_key="\\x00"),
+    ]
+    # Encoded here: the test client's encoder writes surrogates out as they are, which UTF-8 refuses.
+    response = key_client.post(EVENTS, json.dumps({"events": batch}), content_type="application/json")
+    assert response.status_code == 200, response.content
+    assert [(e["index"], e["code"]) for e in response.json()["errors"]] == [
+        (0, "invalid_payload"), (1, "invalid_payload"), (2, "invalid_payload"), (3, "invalid_key"), (4, "invalid_key"),
+    ]
+    assert Event.objects.get(campaign=campaign).payload == {"text": "\\x00 \\ud800"}
+
+
+def test_times_are_stored_to_the_microsecond_whatever_their_offset(key_client, campaign):
+    now = timezone.now()
+    moments = [(now - timedelta(microseconds=1)).astimezone(timezone.get_fixed_timezone(330)),
+               now.replace(microsecond=999999)]
+    batch = [{"campaign": campaign.pk, "event_type": "purl_viewed", "occurred_at": _iso(moment)} for moment in moments]
+    assert key_client.post(EVENTS, {"events": batch}).json()["accepted"] == 2
+    assert sorted(Event.objects.filter(campaign=campaign).values_list("created_at", flat=True)) == sorted(moments)
+
+
+def test_a_partly_retried_batch_stores_only_its_new_events(key_client, campaign, tenant_b,
+                                                           django_capture_on_commit_callbacks):
+    def event(key=None):
+        return {"campaign": campaign.pk, "event_type": "purl_viewed", **({"idempotency_key": key} if key else {})}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        first = key_client.post(EVENTS, {"events": [event("k0"), event("k1")]}).json()
+        # k1 was stored, k2 is new, the same key twice counts once, and an event without a key is always new.
+        again = key_client.post(EVENTS, {"events": [event("k1"), event("k2"), event("k2"), event()]}).json()
+    assert (first["accepted"], first["duplicates"]) == (2, 0)
+    assert (again["accepted"], again["duplicates"], again["errors"]) == (2, 2, [])
+    assert Event.objects.filter(campaign=campaign).count() == 4
+    assert CampaignDailyStat.objects.get(campaign=campaign).events == 4
+    audits = AuditLog.objects.filter(object_type="analytics.EventBatch").order_by("pk")
+    assert [audit.changes for audit in audits] == [{"accepted": 2, "duplicates": 0, "rejected": 0},
+                                                   {"accepted": 2, "duplicates": 2, "rejected": 0}]
+
+    # Keys belong to their client: another client's k0 is a new event.
+    theirs = Campaign.objects.create(client=tenant_b.client, name="theirs")
+    other = APIClient()
+    other.credentials(HTTP_AUTHORIZATION=f"Bearer {tenant_b.raw_key}")
+    body = other.post(EVENTS, {"events": [{"campaign": theirs.pk, "event_type": "purl_viewed",
+                                           "idempotency_key": "k0"}]}).json()
+    assert (body["accepted"], body["duplicates"]) == (1, 0)
+
+
+def test_a_refused_event_does_not_use_up_its_key(key_client, campaign):
+    event = {"campaign": campaign.pk, "event_type": "teleported", "idempotency_key": "k0"}
+    refused = key_client.post(EVENTS, {"events": [event]}).json()
+    assert (refused["accepted"], [error["code"] for error in refused["errors"]]) == (0, ["invalid_event_type"])
+    fixed = key_client.post(EVENTS, {"events": [{**event, "event_type": "purl_viewed"}]}).json()
+    assert (fixed["accepted"], fixed["duplicates"]) == (1, 0)
+
+
 def test_ids_and_sources_of_the_wrong_json_type_are_item_errors(key_client, campaign, recipient):
     # Found by the API fuzz test: an object where an id belongs was a TypeError, and an id past bigint made
     # PostgreSQL refuse the lookup: both were 500s.
@@ -100,6 +176,29 @@ def test_ids_and_sources_of_the_wrong_json_type_are_item_errors(key_client, camp
     ]
 
 
+def test_an_item_is_reported_for_its_first_problem_in_the_documented_order(key_client, campaign, recipient):
+    ok = {"campaign": campaign.pk, "event_type": "purl_viewed"}
+    big = {"text": "x" * 9000}
+    batch = [
+        {**ok, "campaign": campaign.pk + 1000, "payload": "no", "occurred_at": 12},
+        {**ok, "event_type": "teleported", "recipient": recipient.pk + 1000, "payload": big},
+        {**ok, "recipient": recipient.pk + 1000, "payload": big, "idempotency_key": ""},
+        {**ok, "payload": "no", "occurred_at": "yesterday"},
+        {**ok, "payload": big, "idempotency_key": 7},
+        {**ok, "idempotency_key": "x" * 101, "occurred_at": "yesterday"},
+        {**ok, "occurred_at": 12},
+        {**ok, "occurred_at": "2026-11-28T10:00:00"},
+        {**ok, "recipient": recipient.pk, "payload": {"fits": "y" * 8000}, "idempotency_key": "k" * 100},
+    ]
+    body = key_client.post(EVENTS, {"events": batch}).json()
+    assert [(e["index"], e["code"], e["field"]) for e in body["errors"]] == [
+        (0, "unknown_campaign", "campaign"), (1, "invalid_event_type", "event_type"),
+        (2, "unknown_recipient", "recipient"), (3, "invalid_payload", "payload"), (4, "invalid_payload", "payload"),
+        (5, "invalid_key", "idempotency_key"), (6, "invalid_time", "occurred_at"), (7, "invalid_time", "occurred_at"),
+    ]
+    assert body["accepted"] == 1
+
+
 @pytest.mark.parametrize(("body", "message"), [
     ({"events": []}, "non-empty list"), ({"events": "nope"}, "non-empty list"), ({}, "non-empty list"),
     ({"events": [{}] * 1001}, "at most 1000"),
@@ -108,6 +207,13 @@ def test_bad_batches_are_refused_whole(key_client, body, message):
     response = key_client.post(EVENTS, body)
     assert response.status_code == 400
     assert message in response.json()["error"]["message"]
+
+
+def test_a_user_of_one_client_sends_events_for_it(api_client, tenant_a, campaign):
+    api_client.force_authenticate(tenant_a.admin)
+    response = api_client.post(EVENTS, {"events": [{"campaign": campaign.pk, "event_type": "purl_viewed"}]})
+    assert response.status_code == 200, response.json()
+    assert response.json()["accepted"] == 1
 
 
 def test_read_only_keys_cannot_send_events(api_client, tenant_a, campaign):
@@ -164,3 +270,17 @@ def test_a_time_range_query_reads_only_its_partitions(campaign):
         plan = "\n".join(row[0] for row in cursor.fetchall())
     scanned = set(re.findall(r"events_\d{4}_\d{2}", plan))
     assert scanned == {f"events_{start:%Y_%m}"}, plan
+
+
+@pytest.mark.django_db(transaction=True)
+def test_retries_stay_duplicates_once_the_statements_are_prepared(key_client, campaign):
+    # Committed for real, and more often than psycopg's prepare threshold: each retry's first statement fails on
+    # a taken key, and the batch is stored again by the one that skips taken keys.
+    batch = [{"campaign": campaign.pk, "event_type": "purl_viewed", "idempotency_key": f"k{n}"} for n in range(3)]
+    for attempt in range(8):
+        body = key_client.post(EVENTS, {"events": batch}).json()
+        assert (body["accepted"], body["duplicates"]) == ((3, 0) if attempt == 0 else (1, len(batch) - 1))
+        batch.append({"campaign": campaign.pk, "event_type": "purl_viewed", "idempotency_key": f"new{attempt}"})
+    apply_pending_rollups()  # what the commits' tasks have not counted yet
+    assert Event.objects.filter(campaign=campaign).count() == 10
+    assert CampaignDailyStat.objects.get(campaign=campaign).events == 10

@@ -1,7 +1,12 @@
 """API batches are stored at once and counted into the rollups by a task, exactly once."""
 
+import json
+from datetime import datetime
+
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 import pytest
@@ -39,7 +44,7 @@ def test_a_batch_is_readable_at_once_and_counted_after_commit(key_client, campai
         assert key_client.post(EVENTS, {"events": _batch(campaign, person, 3)}).json()["accepted"] == 3
     assert Event.objects.filter(campaign=campaign).count() == 3
     assert _counted(campaign) == 0
-    assert [len(row.events) for row in PendingRollup.objects.all()] == [3]
+    assert [len(row.event_type) for row in PendingRollup.objects.all()] == [3]
 
     with django_capture_on_commit_callbacks(execute=True):  # the commit: the task runs (eagerly in tests)
         for callback in callbacks:
@@ -95,3 +100,33 @@ def test_a_personal_page_view_is_stored_at_once_and_counted_after_commit(client,
             callback()
     assert _counted(campaign) == 1 and not PendingRollup.objects.exists()
     assert RecipientStage.objects.filter(recipient_id=person.pk, stage="visited").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_batches_queued_across_the_queue_format_change_are_counted_once(campaign, person):
+    def migrate(target):
+        MigrationExecutor(connection).migrate([("analytics", target)])
+
+    at = timezone.now().replace(microsecond=123456)
+    old_format = json.dumps([[at.isoformat(), campaign.pk, person.pk, "purl_viewed"],
+                             [at.isoformat(), campaign.pk, None, "custom.coupon_printed"]])
+    migrate("0006_rollup_queue")
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("INSERT INTO event_rollup_queue (events) VALUES (%s)", [old_format])
+        migrate("0007_rollup_queue_arrays")
+        queued = PendingRollup.objects.get()
+        assert (queued.created_at, queued.campaign_id, queued.recipient_id, queued.event_type) == (
+            [at, at], [campaign.pk, campaign.pk], [person.pk, None], ["purl_viewed", "custom.coupon_printed"])
+
+        migrate("0006_rollup_queue")  # and back, for a rollback of the release
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT events FROM event_rollup_queue")
+            assert [[datetime.fromisoformat(e[0]), *e[1:]] for e in json.loads(cursor.fetchone()[0])] == [
+                [at, campaign.pk, person.pk, "purl_viewed"], [at, campaign.pk, None, "custom.coupon_printed"]]
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+    assert apply_pending_rollups() == 2
+    assert apply_pending_rollups() == 0
+    assert _counted(campaign) == 2
