@@ -40,6 +40,7 @@ common.setup_django("mobul_bench_giftcards", redis_db=CACHE_DB, broker_db=BROKER
 from django.conf import settings  # noqa: E402  (the settings must be set up first)
 from django.core.cache import cache  # noqa: E402
 from django.db import connection  # noqa: E402
+from django.db.backends.postgresql.base import ServerBindingCursor  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from analytics.choices import EventSource, EventType  # noqa: E402
@@ -189,10 +190,11 @@ def redeem_service(tokens):
 
 
 def redeem_floor(tokens):
-    """(d): redeem's transaction per token, on the psycopg connection under Django's, with its cursor class."""
+    """(d): redeem's transaction per token, on the psycopg connection under Django's, with the cursor class redeem
+    uses (mobul.db.prepared_cursor's: parameters bound on the server, so its statements get prepared too)."""
     connection.ensure_connection()
     raw = connection.connection
-    with raw.cursor() as cursor:
+    with ServerBindingCursor(raw) as cursor:
         cooldown = timedelta(seconds=settings.REDEMPTION_COOLDOWN_SECONDS)
         for token in tokens:
             now = timezone.now()
