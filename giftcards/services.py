@@ -399,7 +399,9 @@ def void_card(*, card, reason, request=None):
         raise CardNotVoidable(f"A {card.get_status_display().lower()} card cannot be voided.")
     previous = card.status
     card.status, card.voided_at = GiftCardStatus.VOID, timezone.now()
-    card.save(update_fields=["status", "voided_at"])
+    if card.delivery_status in (DeliveryStatus.PENDING, DeliveryStatus.QUEUED):
+        card.delivery_status = DeliveryStatus.NOT_SENT  # out of the delivery outbox: a void card is never sent
+    card.save(update_fields=["status", "voided_at", "delivery_status"])
     Recipient.all_objects.filter(gift_card=card).update(gift_card=None, updated_at=timezone.now())
     _log(card, GiftCardAction.VOIDED, previous, request=request, reason=reason)
     record_audit(action=AuditAction.TRANSITION, obj=card, client=card.pool.client, request=request,

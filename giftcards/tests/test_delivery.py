@@ -6,7 +6,7 @@ from django.test import TestCase
 
 from giftcards.choices import DeliveryStatus, GiftCardStatus
 from giftcards.models import GiftCard, GiftCardLog
-from giftcards.services import redeem
+from giftcards.services import redeem, void_card
 from giftcards.tasks import DELIVERIES_SCHEDULED_KEY, DELIVERY_MAX_RETRIES, deliver_gift_card, dispatch_deliveries
 from giftcards.tests.factories import GiftCardPoolFactory, active_campaign, stock
 
@@ -109,3 +109,12 @@ def settings_beat_entry(task):
     from django.conf import settings
 
     return [entry for entry in settings.CELERY_BEAT_SCHEDULE.values() if entry["task"] == task]
+
+
+def test_a_card_voided_before_its_delivery_leaves_the_outbox_and_is_never_sent(claimant):
+    person, codes = claimant
+    card = redeem(token=person.redemption_token).card  # in the outbox: its dispatch has not run
+    void_card(card=card, reason="sent to the wrong person")
+    assert GiftCard.objects.get(pk=card.pk).delivery_status == DeliveryStatus.NOT_SENT
+    assert dispatch_deliveries.apply(throw=True).result == 0
+    assert not mail.outbox
