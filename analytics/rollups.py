@@ -13,6 +13,8 @@ from datetime import UTC, datetime, time, timedelta
 from django.core.cache import cache
 from django.db import connection, transaction
 
+from mobul.celery import queue_once
+
 from .choices import STAGES_BY_EVENT_TYPE
 
 logger = logging.getLogger(__name__)
@@ -98,8 +100,7 @@ def schedule_rollups():
     """One queued run at a time: batches committed while it waits are counted by it (see the task)."""
     from .tasks import apply_rollups  # the task module imports this one
 
-    if cache.add(APPLY_SCHEDULED_KEY, 1, timeout=APPLY_SCHEDULED_TIMEOUT):
-        apply_rollups.delay()
+    queue_once(apply_rollups, APPLY_SCHEDULED_KEY, timeout=APPLY_SCHEDULED_TIMEOUT)
 
 
 def apply_pending_rollups():

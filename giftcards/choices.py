@@ -39,6 +39,10 @@ class DeliveryStatus(models.TextChoices):
     UNDELIVERABLE = "undeliverable", "No email or phone"
 
 
+# Claimed cards whose sending is still to come: in the outbox, or held by a delivery task.
+AWAITING_DELIVERY = (DeliveryStatus.PENDING, DeliveryStatus.QUEUED)
+
+
 class RedemptionChannel(models.TextChoices):
     WEB = "web", "Personal page"
     API = "api", "API"

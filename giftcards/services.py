@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import DEFERRED
 from django.utils import timezone
@@ -23,9 +22,12 @@ from accounts.services import record_audit
 from analytics.choices import EventSource, EventType
 from campaigns.choices import RESPONDING_STATUSES, RecipientStatus
 from campaigns.models import Recipient
+from mobul.celery import queue_once
 from mobul.db import prepared_cursor
 
-from .choices import CLAIMED_STATUSES, DeliveryStatus, GiftCardAction, GiftCardStatus, RedemptionChannel
+from .choices import (
+    AWAITING_DELIVERY, CLAIMED_STATUSES, DeliveryStatus, GiftCardAction, GiftCardStatus, RedemptionChannel,
+)
 from .crypto import decrypt_code
 from .exceptions import (
     CampaignNotActive,
@@ -92,9 +94,9 @@ def schedule_pool_check(pool_id):
     now = time.monotonic()
     if now - _checks_scheduled_here.get(pool_id, -POOL_CHECK_DELAY_SECONDS) < POOL_CHECK_DELAY_SECONDS - 1:
         return
-    if cache.add(pool_check_key(pool_id), 1, timeout=POOL_CHECK_DELAY_SECONDS):
+    if queue_once(check_pool_level_later, pool_check_key(pool_id), timeout=POOL_CHECK_DELAY_SECONDS,
+                  args=(pool_id,), countdown=POOL_CHECK_DELAY_SECONDS):
         _checks_scheduled_here[pool_id] = now
-        check_pool_level_later.apply_async((pool_id,), countdown=POOL_CHECK_DELAY_SECONDS)
 
 
 # --- Delivery dispatch ----------------------------------------------------------------------------
@@ -104,8 +106,7 @@ def schedule_deliveries():
 
     A claim committed while a run waits is in what that run reads; one committed after the run released
     the key (it does so before reading) queues the next run."""
-    if cache.add(DELIVERIES_SCHEDULED_KEY, 1, timeout=DELIVERIES_SCHEDULED_TIMEOUT):
-        dispatch_deliveries.delay()
+    queue_once(dispatch_deliveries, DELIVERIES_SCHEDULED_KEY, timeout=DELIVERIES_SCHEDULED_TIMEOUT)
 
 
 # Hands pending cards to delivery tasks. The tasks are published before this commits: a crash in between
@@ -399,7 +400,7 @@ def void_card(*, card, reason, request=None):
         raise CardNotVoidable(f"A {card.get_status_display().lower()} card cannot be voided.")
     previous = card.status
     card.status, card.voided_at = GiftCardStatus.VOID, timezone.now()
-    if card.delivery_status in (DeliveryStatus.PENDING, DeliveryStatus.QUEUED):
+    if card.delivery_status in AWAITING_DELIVERY:
         card.delivery_status = DeliveryStatus.NOT_SENT  # out of the delivery outbox: a void card is never sent
     card.save(update_fields=["status", "voided_at", "delivery_status"])
     Recipient.all_objects.filter(gift_card=card).update(gift_card=None, updated_at=timezone.now())

@@ -9,15 +9,13 @@ from accounts.models import User
 from campaigns.choices import ImportStatus
 from campaigns.models import ImportJob
 
-from .choices import DeliveryStatus, GiftCardStatus
+from .choices import AWAITING_DELIVERY, GiftCardStatus
 from .crypto import decrypt_code
 from .delivery import DeliveryError, send_card
 from .models import GiftCard, PoolAlert
 
 DELIVERY_MAX_RETRIES = 5
 DELIVERIES_SCHEDULED_KEY = "giftcards:deliveries:dispatch-scheduled"
-# Claimed cards whose sending is still to come: in the outbox, or held by a delivery task.
-AWAITING_DELIVERY = (DeliveryStatus.PENDING, DeliveryStatus.QUEUED)
 
 
 def pool_check_key(pool_id):

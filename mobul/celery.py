@@ -3,6 +3,7 @@ import os
 
 from celery import Celery
 from celery.signals import before_task_publish, task_postrun, task_prerun
+from django.core.cache import cache
 
 from .middleware import current_request_id, request_id_var
 
@@ -13,6 +14,17 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 logger = logging.getLogger("mobul.tasks")
+
+
+def queue_once(task, key, *, timeout, args=(), countdown=None):
+    """Queues `task` unless a run queued under `key` has not started yet: a burst of triggers makes one run.
+
+    The task deletes `key` before it reads its work, so a trigger after that queues the next run. `timeout`
+    bounds how long a lost message holds the key back. Returns whether this call queued the run."""
+    if not cache.add(key, 1, timeout=timeout):
+        return False
+    task.apply_async(args, countdown=countdown)
+    return True
 REQUEST_ID_HEADER = "request_id"
 _adopted = {}  # task id -> context token, while the task runs
 
