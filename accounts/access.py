@@ -91,6 +91,16 @@ def clients_for(principal, capability=Capability.VIEW):
     )
 
 
+def sole_client(principal, capability):
+    """The one client `principal` may exercise `capability` on, or None when there are none or several. An API
+    key's client is the one authentication loaded with it (and found active): no query."""
+    if isinstance(principal, ApiKey):
+        allowed = capability in api_key_capabilities(principal) and principal.client.is_active
+        return principal.client if allowed else None
+    clients = list(clients_for(principal, capability)[:2])
+    return clients[0] if len(clients) == 1 else None
+
+
 class CapabilityResolver:
     """Answers "what may this principal do on client X" for many clients with one query."""
 

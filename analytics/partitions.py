@@ -43,11 +43,9 @@ def partition_name(first):
     return f"{TABLE}_{first:%Y_%m}"
 
 
+PARTITIONS_FROM = f"FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = '{TABLE}'::regclass"
 # The name and bounds of every partition, as one array: for a statement that reads them along with other things.
-PARTITION_BOUNDS_SQL = (
-    "ARRAY(SELECT ARRAY[c.relname::text, pg_get_expr(c.relpartbound, c.oid)]"
-    f" FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = '{TABLE}'::regclass)"
-)
+PARTITION_BOUNDS_SQL = f"ARRAY(SELECT ARRAY[c.relname::text, pg_get_expr(c.relpartbound, c.oid)] {PARTITIONS_FROM})"
 
 
 def partition_window(bounds):
@@ -59,12 +57,7 @@ def partition_window(bounds):
 def list_partitions(*, using=DEFAULT_DB_ALIAS):
     """The partitions of `events`, oldest first. One catalogue read, so it needs no lock."""
     with connections[using].cursor() as cursor:
-        cursor.execute(
-            "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid), c.reltuples"
-            " FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
-            " WHERE i.inhparent = %s::regclass",
-            [TABLE],
-        )
+        cursor.execute(f"SELECT c.relname, pg_get_expr(c.relpartbound, c.oid), c.reltuples {PARTITIONS_FROM}")
         rows = cursor.fetchall()
     # reltuples is -1 until the partition is first vacuumed or analysed.
     partitions = [

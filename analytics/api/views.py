@@ -8,9 +8,8 @@ from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
-from accounts.access import clients_for, has_capability, principal_of
+from accounts.access import clients_for, principal_of, sole_client
 from accounts.choices import Capability
-from accounts.models import ApiKey
 from accounts.permissions import IsTenantActor
 from campaigns.models import Campaign
 from mobul.api import CursorPagination
@@ -126,18 +125,12 @@ class EventsView(ReplicaReadsMixin, GenericAPIView):
         }),
     )
     def post(self, request):
-        principal = principal_of(request)
-        if isinstance(principal, ApiKey):
-            # Authentication loaded the key's client with it: asking the database again would cost a query per batch.
-            allowed = has_capability(principal, principal.client, Capability.MANAGE_CAMPAIGNS)
-            clients = [principal.client] if allowed else []
-        else:
-            clients = list(clients_for(principal, Capability.MANAGE_CAMPAIGNS)[:2])
-        if len(clients) != 1:
+        client = sole_client(principal_of(request), Capability.MANAGE_CAMPAIGNS)
+        if client is None:
             raise DomainError("Events are sent with a client's API key (or by a user of exactly one client).",
                               code="client_required")
         events = request.data.get("events") if isinstance(request.data, dict) else None
-        result = ingest_events(client=clients[0], items=events, request=request)
+        result = ingest_events(client=client, items=events, request=request)
         return Response(
             {"accepted": result.accepted, "duplicates": result.duplicates, "errors": result.errors},
             status=status.HTTP_200_OK,
