@@ -61,14 +61,6 @@ GOAL_ASSIGN, GOAL_REDEEM = 1.5, 0.5
 TABLES = ("gift_card_logs", "gift_cards", "recipients", "gift_card_pool_alerts", "events", "recipient_stages",
           "campaign_daily_stats", "campaign_daily_funnel", "event_rollup_queue")
 
-RECIPIENTS_SQL = """
-INSERT INTO recipients (campaign_id, first_name, last_name, company, address1, address2, city, state, postal_code,
-                        country, phone, email, external_id, custom_fields, redemption_token, short_code, dedupe_hash,
-                        status)
-SELECT %s, '', '', '', n || ' Bench Street', '', 'Springfield', 'IL', '62701', 'US', '', '', '', '{}',
-       left(md5('bench-giftcards-' || n), 22), 'G' || n, n, 'mailed'
-FROM generate_series(1, %s) AS n
-"""
 
 # (b): the service's pairing without its chunks and SKIP LOCKED, all of it in one statement.
 ASSIGN_FLOOR_SQL = """
@@ -132,7 +124,7 @@ def reset(campaign, cards):
     # The service coalesces work per pool through the cache (the benchmark's own Redis database).
     cache.clear()
     with connection.cursor() as cursor:
-        cursor.execute(RECIPIENTS_SQL, [campaign.pk, len(cards)])
+        common.insert_recipients(cursor, campaign.pk, len(cards), "bench-giftcards")
         common.copy_cards(cursor, cards)
         cursor.execute(f"VACUUM ANALYZE {', '.join(TABLES)}")
         # The load's WAL is written out now, not during the measurement.

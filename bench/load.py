@@ -68,14 +68,6 @@ SCRIPT = Path(__file__).with_name("load.lua")
 ENDPOINTS = ("constant", "template", "purl", "redeem")
 EXPECTED_STATUS = {"constant": {200}, "template": {200, 304}, "purl": {200}, "redeem": {201}}
 GOAL_P95_MS, GOAL_VS_CONSTANT, GOAL_HIT_RATIO, GOAL_CLIENTS = 200, 0.5, 0.95, 32
-RECIPIENTS_SQL = """
-INSERT INTO recipients (campaign_id, first_name, last_name, company, address1, address2, city, state, postal_code,
-                        country, phone, email, external_id, custom_fields, redemption_token, short_code, dedupe_hash,
-                        status)
-SELECT %s, 'Pat', 'Lee', '', n || ' Load Street', '', 'Springfield', 'IL', '62701', 'US', '', '', '', '{}',
-       left(md5('bench-load-' || n), 22), 'L' || n, n, 'mailed'
-FROM generate_series(1, %s) AS n
-"""
 TABLES = ("gift_card_logs", "gift_cards", "recipients", "gift_card_pool_alerts", "events", "recipient_stages",
           "campaign_daily_stats", "campaign_daily_funnel", "audit_logs", "event_rollup_queue")
 
@@ -101,12 +93,10 @@ def load_data(recipients, templates):
     _, raw_key = create_api_key(client=client, name="bench load", scopes=[ApiKeyScope.READ])
     seconds, cards = common.timed(card_rows, pool, recipients)
     with connection.cursor() as cursor:
-        cursor.execute(RECIPIENTS_SQL, [campaign.pk, recipients])
+        tokens = common.insert_recipients(cursor, campaign.pk, recipients, "bench-load")
         common.copy_cards(cursor, cards)
         cursor.execute(f"VACUUM ANALYZE {', '.join(TABLES)}")
         cursor.execute("CHECKPOINT")
-        cursor.execute("SELECT redemption_token FROM recipients WHERE campaign_id = %s ORDER BY id", [campaign.pk])
-        tokens = [token for (token,) in cursor.fetchall()]
     print(f"Loaded {recipients:,} recipients and cards ({seconds:.1f} s to encrypt the codes), {templates} templates")
     return raw_key, template_ids, tokens
 

@@ -275,15 +275,6 @@ def run(sizes, checks, hits_per_key, repeat):
 REDEMPTION_TABLES = ("gift_card_logs", "gift_cards", "recipients", "gift_card_pool_alerts", "events",
                      "recipient_stages", "campaign_daily_stats", "campaign_daily_funnel", "audit_logs",
                      "event_rollup_queue")
-RECIPIENTS_SQL = """
-INSERT INTO recipients (campaign_id, first_name, last_name, company, address1, address2, city, state, postal_code,
-                        country, phone, email, external_id, custom_fields, redemption_token, short_code, dedupe_hash,
-                        status)
-SELECT %s, '', '', '', n || ' Bench Street', '', 'Springfield', 'IL', '62701', 'US', '', '', '', '{}',
-       left(md5('bench-ratelimit-' || n), 22), 'L' || n, n, 'mailed'
-FROM generate_series(1, %s) AS n
-RETURNING redemption_token
-"""
 
 
 def redemption_tokens(count):
@@ -298,8 +289,7 @@ def redemption_tokens(count):
     codes = (f"{number:016d}" for number in random.Random(SEED).sample(range(10 ** 16), count))
     with connection.cursor() as cursor:
         cursor.execute(f"TRUNCATE {', '.join(REDEMPTION_TABLES)} RESTART IDENTITY CASCADE")
-        cursor.execute(RECIPIENTS_SQL, [campaign.pk, count])
-        tokens = [token for (token,) in cursor.fetchall()]
+        tokens = common.insert_recipients(cursor, campaign.pk, count, "bench-ratelimit")
         common.copy_cards(cursor, common.card_rows(pool.pk, codes))
         cursor.execute(f"VACUUM ANALYZE {', '.join(REDEMPTION_TABLES)}")
     return tokens
