@@ -15,6 +15,7 @@ from django_redis import get_redis_connection
 
 from .exceptions import DomainError
 from .http import client_ip
+from .redis_scripts import registered_script
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +32,6 @@ for i, key in ipairs(KEYS) do
 end
 return counts
 """
-_scripts = {}  # Redis client → its registered COUNT_SCRIPT (the script object keeps the SHA for EVALSHA)
 
 
 class RateLimited(DomainError):
@@ -60,10 +60,7 @@ def _window_end(identity, period, now):
 def count_requests(counters):
     """Counts one request against each of `counters` [(key, seconds to expiry)]; their counts, in one round trip."""
     connection = get_redis_connection(RATELIMIT_CACHE)
-    script = _scripts.get(connection)
-    if script is None:
-        script = _scripts[connection] = connection.register_script(COUNT_SCRIPT)
-    return script(keys=[key for key, _ in counters], args=[ttl for _, ttl in counters])
+    return registered_script(connection, COUNT_SCRIPT)(keys=[key for key, _ in counters], args=[ttl for _, ttl in counters])
 
 
 def limit(request, group, *, keys, fail_open=False):

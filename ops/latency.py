@@ -15,6 +15,8 @@ from functools import lru_cache
 
 from django_redis import get_redis_connection
 
+from mobul.redis_scripts import registered_script
+
 # Upper bounds of the latency buckets, in milliseconds (the last one catches everything slower).
 BUCKETS_MS = (5, 10, 25, 50, 100, 200, 300, 500, 750, 1000, 2500, 5000, 10000, math.inf)
 MINUTE_KEY_TTL = 2 * 60 * 60
@@ -61,22 +63,13 @@ for i = 1, 2 do
 end
 redis.call('EXPIRE', KEYS[1], ARGV[6])
 """
-_scripts = {}
-
-
-def _record_script(connection):
-    # Registered once per connection pool; later calls are an EVALSHA (redis-py reloads it after a Redis restart).
-    script = _scripts.get(id(connection.connection_pool))
-    if script is None:
-        script = _scripts[id(connection.connection_pool)] = connection.register_script(RECORD_SCRIPT)
-    return script
 
 
 def record(endpoint, duration_ms, *, error, now=None):
     """Counts one request. `error`: the response was a server error (5xx)."""
     minute = int((now or time.time()) // 60)
     connection = redis()
-    _record_script(connection)(
+    registered_script(connection, RECORD_SCRIPT)(
         keys=[minute_key(minute), TOTALS_KEY],
         args=[f"{endpoint}{_SEP}{bucket_index(duration_ms)}", f"{endpoint}{_SEP}count", f"{endpoint}{_SEP}sum_us",
               int(duration_ms * 1000), f"{endpoint}{_SEP}errors" if error else "", MINUTE_KEY_TTL],
