@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -40,13 +41,13 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
 # Text PostgreSQL cannot store: NUL, and surrogates (JSON lets an unpaired "\ud800" through).
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-# Lists go to the server as one JSON text each: psycopg's array adapter costs more in Python than the
-# statement does in PostgreSQL. `pairs` are the items' [recipient, campaign]; the mismatched ones come back.
+# The caller's campaigns among those named; the items' (recipient, campaign) pairs, given as two arrays read in
+# step, whose recipient is not in that campaign; the partitions.
 LOOKUP_SQL = (
-    "SELECT ARRAY(SELECT id FROM campaigns WHERE client_id = %(client)s"
-    "  AND id = ANY(ARRAY(SELECT jsonb_array_elements_text(%(campaigns)s::jsonb))::bigint[])),"
-    " ARRAY(SELECT ARRAY[(p->>0)::bigint, (p->>1)::bigint] FROM jsonb_array_elements(%(pairs)s::jsonb) AS p"
-    "  WHERE NOT EXISTS (SELECT FROM recipients r WHERE r.id = (p->>0)::bigint AND r.campaign_id = (p->>1)::bigint)),"
+    "SELECT ARRAY(SELECT id FROM campaigns WHERE client_id = %(client)s AND id = ANY(%(campaigns)s::bigint[])),"
+    " ARRAY(SELECT ARRAY[p.recipient, p.campaign]"
+    "  FROM unnest(%(recipients)s::bigint[], %(recipient_campaigns)s::bigint[]) AS p (recipient, campaign)"
+    "  WHERE NOT EXISTS (SELECT FROM recipients r WHERE r.id = p.recipient AND r.campaign_id = p.campaign)),"
     f" {PARTITION_BOUNDS_SQL}"
 )
 
@@ -125,6 +126,11 @@ def _references(items):
     return campaigns, pairs
 
 
+def _array(numbers):
+    # A bigint[] literal: psycopg's array adapter costs more in Python than the statement does in PostgreSQL.
+    return "{" + ",".join(map(str, numbers)) + "}"
+
+
 def _moment(value):
     """occurred_at as an aware datetime, or None when it is not an ISO 8601 time with a timezone."""
     try:
@@ -163,53 +169,72 @@ def _payload_problem(payload):
     return None
 
 
-def _costly_parts(item):
-    """The parts of checking an item that cost the most, worked out while the lookup runs: what is wrong with its
-    payload (None if nothing), and its occurred_at parsed and in microseconds since the epoch (None if malformed)."""
+INVALID_ITEM = ItemError("invalid", "Each event must be an object.")
+
+
+def _inspect(item, now):
+    """Checks all of an item that needs no lookup. Returns INVALID_ITEM, or (campaign id, recipient id, the problem to
+    report before the recipient's, the problem to report after it, the row to store as STORE_SQL reads it, whether
+    its time must fall in the partitions' window).
+
+    An id of the wrong JSON type or range is None for the campaign (no such campaign) and False for the recipient (no
+    such recipient). `now` is (datetime, its microseconds)."""
     if not isinstance(item, dict):
-        return None
-    moment = _moment(item.get("occurred_at"))
-    return _payload_problem(item.get("payload", {})), moment, _microseconds(moment) if moment is not None else None
-
-
-def _validate(item, parts, campaigns, strangers, now, window):
-    """The row to store for one item (as STORE_SQL reads it), or ItemError saying what is wrong with it.
-
-    `parts` are the item's _costly_parts; `strangers` the (recipient, campaign) pairs whose recipient is not in that
-    campaign; `now` is (datetime, its microseconds)."""
-    if not isinstance(item, dict):
-        raise ItemError("invalid", "Each event must be an object.")
-    campaign_id = item.get("campaign")
-    if not _is_id(campaign_id) or campaign_id not in campaigns:
-        raise ItemError("unknown_campaign", "No such campaign for this client.", "campaign")
+        return INVALID_ITEM
+    campaign_id, recipient_id = item.get("campaign"), item.get("recipient")
+    if not _is_id(campaign_id):
+        campaign_id = None
+    if recipient_id is not None and not _is_id(recipient_id):
+        recipient_id = False
+    event_type, source = item.get("event_type"), item.get("source", EventSource.API)
+    early = None
     try:
-        validate_event_type(item.get("event_type"))
-        validate_source(item.get("source", EventSource.API))
+        validate_event_type(event_type)
+        validate_source(source)
     except (InvalidEventType, InvalidEventSource) as error:
-        raise ItemError(error.code, error.message, error.field) from None
-    recipient_id = item.get("recipient")
-    if recipient_id is not None and (not _is_id(recipient_id) or (recipient_id, campaign_id) in strangers):
-        raise ItemError("unknown_recipient", "No such recipient in this campaign.", "recipient")
-    payload_problem, moment, microseconds = parts
-    if payload_problem is not None:
-        raise payload_problem
+        early = ItemError(error.code, error.message, error.field)
+    late = _payload_problem(item.get("payload", {}))
     key = item.get("idempotency_key")
-    if key is not None and (not isinstance(key, str) or not 0 < len(key) <= MAX_KEY_LENGTH
-                            or UNSTORABLE.search(key)):
-        raise ItemError("invalid_key", f"idempotency_key must be text of 1 to {MAX_KEY_LENGTH} characters, without "
-                        "U+0000 or unpaired surrogates.", "idempotency_key")
-    if item.get("occurred_at") is None:
-        microseconds = now[1]
-    elif moment is None:
-        raise ItemError("invalid_time", "occurred_at must be an ISO 8601 time with a timezone.", "occurred_at")
-    elif moment > now[0] + FUTURE_TOLERANCE:
-        raise ItemError("future_time", "occurred_at is in the future.", "occurred_at")
-    elif window is None or not window[0] <= moment < window[1]:
-        raise ItemError("outside_window", "occurred_at is older than the events kept (no partition for its month).",
-                        "occurred_at")
+    if late is None and key is not None and (not isinstance(key, str) or not 0 < len(key) <= MAX_KEY_LENGTH
+                                             or UNSTORABLE.search(key)):
+        late = ItemError("invalid_key", f"idempotency_key must be text of 1 to {MAX_KEY_LENGTH} characters, without "
+                         "U+0000 or unpaired surrogates.", "idempotency_key")
+    occurred_at = item.get("occurred_at")
+    microseconds, dated = now[1], occurred_at is not None
+    if dated:
+        moment = _moment(occurred_at)
+        if moment is None:
+            late = late or ItemError("invalid_time", "occurred_at must be an ISO 8601 time with a timezone.",
+                                     "occurred_at")
+        else:
+            microseconds = _microseconds(moment)
+            if late is None and moment > now[0] + FUTURE_TOLERANCE:
+                late = ItemError("future_time", "occurred_at is in the future.", "occurred_at")
     # Only numbers and text, so the garbage collector stops tracking the tuple: a batch's rows do not add to the full
     # collections that every request's surviving objects bring on. The payload goes apart (see STORE_SQL).
-    return microseconds, campaign_id, recipient_id, item["event_type"], item.get("source", EventSource.API), key
+    return (campaign_id, recipient_id, early, late,
+            (microseconds, campaign_id, recipient_id, event_type, source, key), dated)
+
+
+def _verdict(inspected, campaigns, strangers, window):
+    """The row to store, or the item's first problem in the documented order: its campaign, its type and source, its
+    recipient, its payload, key and time, and last whether a partition holds its time. `strangers` are the
+    (recipient, campaign) pairs whose recipient is not in that campaign; `window` is in microseconds, or None."""
+    if inspected is INVALID_ITEM:
+        return inspected
+    campaign_id, recipient_id, early, late, row, dated = inspected
+    if campaign_id not in campaigns:
+        return ItemError("unknown_campaign", "No such campaign for this client.", "campaign")
+    if early is not None:
+        return early
+    if recipient_id is not None and (recipient_id is False or (recipient_id, campaign_id) in strangers):
+        return ItemError("unknown_recipient", "No such recipient in this campaign.", "recipient")
+    if late is not None:
+        return late
+    if dated and (window is None or not window[0] <= row[0] < window[1]):
+        return ItemError("outside_window", "occurred_at is older than the events kept (no partition for its "
+                         "month).", "occurred_at")
+    return row
 
 
 def _key_taken(error):
@@ -225,21 +250,25 @@ def ingest_events(*, client, items, request=None):
     if len(items) > MAX_BATCH:
         raise BatchRejected(f"A batch holds at most {MAX_BATCH} events; this one has {len(items)}.")
     campaigns, pairs = _references(items)
+    pairs = sorted(pairs)  # the recipients' index is then read in order
+    now = timezone.now()
+    now = (now, _microseconds(now))
     with pipeline(), prepared_cursor() as cursor:
-        # Sent at once: the server looks up while the items are parsed here.
-        cursor.execute(LOOKUP_SQL, {"client": client.pk, "campaigns": json.dumps(sorted(campaigns)),
-                                    "pairs": json.dumps(sorted(pairs))})
-        parts = [_costly_parts(item) for item in items]
+        # Sent at once: the server looks up while the items are checked here.
+        cursor.execute(LOOKUP_SQL, {"client": client.pk, "campaigns": _array(campaigns),
+                                    "recipients": _array(pair[0] for pair in pairs),
+                                    "recipient_campaigns": _array(pair[1] for pair in pairs)})
+        inspected = [_inspect(item, now) for item in items]
         known, strangers, bounds = cursor.fetchone()
     known, strangers = set(known), {tuple(pair) for pair in strangers}
-    now = timezone.now()
-    now, window = (now, _microseconds(now)), partition_window(bounds)
+    window = partition_window(bounds)
+    if window is not None:
+        window = (_microseconds(window[0]), _microseconds(window[1]))
     result, rows, payloads, keys = IngestResult(), [], [], set()
-    for index, (item, item_parts) in enumerate(zip(items, parts)):
-        try:
-            row = _validate(item, item_parts, known, strangers, now, window)
-        except ItemError as error:
-            result.errors.append({"index": index, "code": error.code, "message": error.message, "field": error.field})
+    for index, (item, item_inspected) in enumerate(zip(items, inspected)):
+        row = _verdict(item_inspected, known, strangers, window)
+        if type(row) is ItemError:
+            result.errors.append({"index": index, "code": row.code, "message": row.message, "field": row.field})
             continue
         key = row[-1]
         if key is not None:
@@ -258,7 +287,8 @@ def _store(client, rows, payloads, result, request):
     """Stores the rows and audits the batch in one transaction: usually STORE_NEW_KEYS_SQL's; when a key was taken,
     that one is rolled back and STORE_SQL's stores what is new. A transaction of its own needs no savepoint for that
     (a nested one costs two more round trips)."""
-    params = {"client": client.pk, "events": json.dumps([rows, payloads])}
+    # msgspec encodes the same values as json.dumps() 10 × faster (the payloads' numbers are finite: mobul.parsers).
+    params = {"client": client.pk, "events": msgspec.json.encode([rows, payloads]).decode()}
     for statement in (STORE_NEW_KEYS_SQL, STORE_SQL):
         try:
             with transaction.atomic(), prepared_cursor() as cursor:

@@ -413,6 +413,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "mobul.schema.AutoSchema",
     "EXCEPTION_HANDLER": "mobul.api.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["accounts.throttling.ApiRateThrottle"],
+    "DEFAULT_PARSER_CLASSES": ["mobul.parsers.JSONParser", "rest_framework.parsers.FormParser",
+                               "rest_framework.parsers.MultiPartParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "TEST_REQUEST_DEFAULT_FORMAT": "json",

@@ -109,6 +109,16 @@ def test_text_postgresql_cannot_store_is_an_item_error_not_a_500(key_client, cam
     assert Event.objects.get(campaign=campaign).payload == {"text": "\\x00 \\ud800"}
 
 
+def test_a_number_out_of_a_floats_range_is_a_parse_error_not_a_500(key_client, campaign):
+    # Python reads 1e999 as infinity, which PostgreSQL's json type refuses: it used to fail the store statement.
+    body = f'{{"events": [{{"campaign": {campaign.pk}, "event_type": "purl_viewed", "payload": {{"x": 1e999}}}}]}}'
+    response = key_client.post(EVENTS, body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "parse_error"
+    assert "1e999" in response.json()["error"]["message"]
+    assert not Event.objects.filter(campaign=campaign).exists()
+
+
 def test_times_are_stored_to_the_microsecond_whatever_their_offset(key_client, campaign):
     now = timezone.now()
     moments = [(now - timedelta(microseconds=1)).astimezone(timezone.get_fixed_timezone(330)),
