@@ -25,7 +25,7 @@ from accounts.services import record_audit
 from mobul.db import pipeline, prepared_cursor
 from mobul.exceptions import DomainError
 
-from .choices import EventSource
+from .choices import CUSTOM_EVENT_TYPE, EVENT_SOURCES, EVENT_TYPES, EventSource
 from .exceptions import InvalidEventSource, InvalidEventType
 from .partitions import PARTITION_BOUNDS_SQL, partition_window
 from .rollups import schedule_rollups
@@ -170,6 +170,7 @@ def _payload_problem(payload):
 
 
 INVALID_ITEM = ItemError("invalid", "Each event must be an object.")
+EMPTY_PAYLOAD = {}  # only ever encoded, never changed
 
 
 def _inspect(item, now):
@@ -193,7 +194,7 @@ def _inspect(item, now):
         validate_source(source)
     except (InvalidEventType, InvalidEventSource) as error:
         early = ItemError(error.code, error.message, error.field)
-    late = _payload_problem(item.get("payload", {}))
+    late = _payload_problem(item.get("payload", EMPTY_PAYLOAD))
     key = item.get("idempotency_key")
     if late is None and key is not None and (not isinstance(key, str) or not 0 < len(key) <= MAX_KEY_LENGTH
                                              or UNSTORABLE.search(key)):
@@ -237,6 +238,81 @@ def _verdict(inspected, campaigns, strangers, window):
     return row
 
 
+@dataclass
+class CleanBatch:
+    """A batch every item of which passed the checks that need no lookup (see _clean_batch): its rows and payloads,
+    the campaigns and (recipient, campaign) pairs it names, and the earliest and latest time it gives (microseconds,
+    None if it gives none)."""
+    rows: list
+    payloads: list
+    campaigns: set
+    pairs: set
+    earliest: int | None
+    latest: int | None
+
+    def fits(self, campaigns, strangers, window):
+        """Whether the lookup's answer clears it too: every campaign the caller's, every recipient in its campaign and
+        every time given in the partitions' window."""
+        return (self.campaigns <= campaigns and strangers.isdisjoint(self.pairs)
+                and (self.earliest is None or (window is not None and window[0] <= self.earliest
+                                               and self.latest < window[1])))
+
+
+def _all_ids(values):
+    return all(type(value) is int for value in values) and (not values or (min(values) > 0 and max(values) <= MAX_ID))
+
+
+def _clean_batch(items, now):
+    """The batch as a CleanBatch when none of its items has a problem that needs no lookup to see, else None.
+
+    Integrators' batches are almost always clean. Checked a field at a time over the whole batch, mostly in C, this
+    costs a third of checking item by item; a batch with any problem (or the same key twice) is left to _inspect and
+    _verdict, which say which items fail and why."""
+    try:
+        campaign_ids = [item["campaign"] for item in items]  # TypeError when an item is not an object
+        recipient_ids = [item.get("recipient") for item in items]
+        event_types = [item["event_type"] for item in items]
+        sources = [item.get("source", EventSource.API) for item in items]
+        payloads = [item.get("payload", EMPTY_PAYLOAD) for item in items]
+        keys = [item.get("idempotency_key") for item in items]
+        times = [item.get("occurred_at") for item in items]
+        kinds, named_sources = set(event_types), set(sources)  # TypeError when one is an object or a list
+        given_keys = [key for key in keys if key is not None]
+        joined_keys = "".join(given_keys)  # TypeError when one is not text
+    except (KeyError, TypeError):
+        return None
+    named_recipients = [recipient_id for recipient_id in recipient_ids if recipient_id is not None]
+    if not (_all_ids(campaign_ids) and _all_ids(named_recipients) and named_sources <= EVENT_SOURCES
+            and all(type(kind) is str and (kind in EVENT_TYPES or CUSTOM_EVENT_TYPE.fullmatch(kind)) for kind in kinds)
+            and all(type(payload) is dict for payload in payloads)):
+        return None
+    texts = list(map(repr, payloads))
+    joined_texts = "".join(texts)
+    # As _payload_problem: a short repr() proves a payload small, and one without escapes proves it storable.
+    if max(map(len, texts)) * 12 > MAX_PAYLOAD_BYTES or "\\x00" in joined_texts or "\\ud" in joined_texts:
+        return None
+    if given_keys and (min(map(len, given_keys)) == 0 or max(map(len, given_keys)) > MAX_KEY_LENGTH
+                       or UNSTORABLE.search(joined_keys) or len(set(given_keys)) < len(given_keys)):
+        return None
+    try:
+        moments = list(map(datetime.fromisoformat, [value for value in times if value is not None]))
+    except (TypeError, ValueError):
+        return None
+    if any(moment.tzinfo is None for moment in moments) or (moments and max(moments) > now[0] + FUTURE_TOLERANCE):
+        return None
+    given = list(map(_microseconds, moments))
+    if len(given) == len(times):
+        microseconds = given
+    else:  # the items without a time happened now
+        given_in_turn = iter(given)
+        microseconds = [now[1] if value is None else next(given_in_turn) for value in times]
+    return CleanBatch(
+        rows=list(zip(microseconds, campaign_ids, recipient_ids, event_types, sources, keys)), payloads=payloads,
+        campaigns=set(campaign_ids), pairs=set(zip(recipient_ids, campaign_ids)) if named_recipients else set(),
+        earliest=min(given, default=None), latest=max(given, default=None),
+    )
+
+
 def _key_taken(error):
     cause = error.__cause__
     return getattr(cause, "sqlstate", None) == UNIQUE_VIOLATION and cause.diag.constraint_name == KEYS_CONSTRAINT
@@ -250,7 +326,6 @@ def ingest_events(*, client, items, request=None):
     if len(items) > MAX_BATCH:
         raise BatchRejected(f"A batch holds at most {MAX_BATCH} events; this one has {len(items)}.")
     campaigns, pairs = _references(items)
-    pairs = sorted(pairs)  # the recipients' index is then read in order
     now = timezone.now()
     now = (now, _microseconds(now))
     with pipeline(), prepared_cursor() as cursor:
@@ -258,15 +333,29 @@ def ingest_events(*, client, items, request=None):
         cursor.execute(LOOKUP_SQL, {"client": client.pk, "campaigns": _array(campaigns),
                                     "recipients": _array(pair[0] for pair in pairs),
                                     "recipient_campaigns": _array(pair[1] for pair in pairs)})
-        inspected = [_inspect(item, now) for item in items]
+        clean = _clean_batch(items, now)
+        inspected = [_inspect(item, now) for item in items] if clean is None else None
         known, strangers, bounds = cursor.fetchone()
     known, strangers = set(known), {tuple(pair) for pair in strangers}
     window = partition_window(bounds)
     if window is not None:
         window = (_microseconds(window[0]), _microseconds(window[1]))
+    if clean is not None and clean.fits(known, strangers, window):
+        result, rows, payloads = IngestResult(), clean.rows, clean.payloads
+    else:
+        if inspected is None:
+            inspected = [_inspect(item, now) for item in items]
+        result, rows, payloads = _item_by_item(items, inspected, known, strangers, window)
+    if rows:
+        _store(client, rows, payloads, result, request)
+    return result
+
+
+def _item_by_item(items, inspected, campaigns, strangers, window):
+    """The IngestResult of the items' errors and duplicates, and the rows and payloads to store."""
     result, rows, payloads, keys = IngestResult(), [], [], set()
     for index, (item, item_inspected) in enumerate(zip(items, inspected)):
-        row = _verdict(item_inspected, known, strangers, window)
+        row = _verdict(item_inspected, campaigns, strangers, window)
         if type(row) is ItemError:
             result.errors.append({"index": index, "code": row.code, "message": row.message, "field": row.field})
             continue
@@ -277,10 +366,8 @@ def ingest_events(*, client, items, request=None):
                 continue
             keys.add(key)
         rows.append(row)
-        payloads.append(item.get("payload", {}))
-    if rows:
-        _store(client, rows, payloads, result, request)
-    return result
+        payloads.append(item.get("payload", EMPTY_PAYLOAD))
+    return result, rows, payloads
 
 
 def _store(client, rows, payloads, result, request):

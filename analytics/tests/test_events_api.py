@@ -8,6 +8,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import AuditLog
+from analytics import ingest
 from analytics.models import CampaignDailyStat, Event
 from analytics.partitions import month_start
 from analytics.rollups import apply_pending_rollups
@@ -207,6 +208,65 @@ def test_an_item_is_reported_for_its_first_problem_in_the_documented_order(key_c
         (5, "invalid_key", "idempotency_key"), (6, "invalid_time", "occurred_at"), (7, "invalid_time", "occurred_at"),
     ]
     assert body["accepted"] == 1
+
+
+# One problem in an otherwise clean batch: the batch leaves the field-by-field checks for the item-by-item ones,
+# which report exactly that item. Some problems show only in the lookup's answer (campaign, recipient, partitions).
+@pytest.mark.parametrize(("fault", "code"), [
+    ({"campaign": "theirs"}, "unknown_campaign"), ({"campaign": True}, "unknown_campaign"),
+    ({"recipient": "stranger"}, "unknown_recipient"), ({"recipient": 0}, "unknown_recipient"),
+    ({"occurred_at": "2001-01-01T00:00:00Z"}, "outside_window"), ({"occurred_at": "in a year"}, "future_time"),
+    ({"occurred_at": "2026-11-28T10:00:00"}, "invalid_time"), ({"occurred_at": 1764324000}, "invalid_time"),
+    ({"event_type": "teleported"}, "invalid_event_type"), ({"event_type": ["purl_viewed"]}, "invalid_event_type"),
+    ({"source": "pigeon"}, "invalid_event_source"), ({"source": None}, "invalid_event_source"),
+    ({"payload": []}, "invalid_payload"), ({"payload": {"t": "x" * 8200}}, "invalid_payload"),
+    ({"payload": {"t": "a\u0000"}}, "invalid_payload"), ({"idempotency_key": ""}, "invalid_key"),
+    ({"idempotency_key": "k" * 101}, "invalid_key"), ({"idempotency_key": 7}, "invalid_key"),
+    ({"idempotency_key": "k0"}, "duplicate"), ("not an object", "invalid"),
+])
+def test_one_problem_in_a_clean_batch_is_reported_for_its_item(key_client, campaign, recipient, tenant_b, fault,
+                                                                code):
+    theirs = Campaign.objects.create(client=tenant_b.client, name="theirs")
+    stranger = create_recipient(campaign=theirs, first_name="Bo", last_name="Ng", address1="2 Elm St",
+                                city="Boston", postal_code="02108")
+    now = timezone.now()
+    stand_ins = {"theirs": theirs.pk, "stranger": stranger.pk, "in a year": _iso(now + timedelta(days=365))}
+
+    def event(number, **fields):
+        return {"campaign": campaign.pk, "recipient": recipient.pk, "event_type": "purl_viewed", "source": "api",
+                "occurred_at": _iso(now - timedelta(minutes=number)), "payload": {"n": number},
+                "idempotency_key": f"k{number}", **fields}
+
+    faulty = fault if isinstance(fault, str) else event(1, **{name: stand_ins.get(value, value) if isinstance(
+        value, str) else value for name, value in fault.items()})
+    body = key_client.post(EVENTS, json.dumps({"events": [event(0), faulty, event(2)]}),
+                           content_type="application/json").json()
+    if code == "duplicate":
+        assert (body["accepted"], body["duplicates"], body["errors"]) == (2, 1, [])
+    else:
+        assert (body["accepted"], body["duplicates"]) == (2, 0)
+        assert [(error["index"], error["code"]) for error in body["errors"]] == [(1, code)]
+    assert sorted(Event.objects.filter(campaign=campaign).values_list("payload__n", flat=True)) == [0, 2]
+
+
+def test_a_clean_batch_is_stored_as_checking_it_item_by_item_would(campaign, recipient):
+    now = timezone.now()
+    items = [
+        {"campaign": campaign.pk, "event_type": "purl_viewed"},
+        {"campaign": campaign.pk, "event_type": "custom.coupon_printed", "recipient": recipient.pk,
+         "occurred_at": (now - timedelta(hours=2)).astimezone(timezone.get_fixed_timezone(-300)).isoformat(),
+         "payload": {"store": 12, "tags": ["a", "b"]}, "idempotency_key": "é-1"},
+        {"campaign": campaign.pk, "event_type": "qr_scanned", "source": "qr", "recipient": None,
+         "occurred_at": _iso(now - timedelta(microseconds=1))},
+    ]
+    moment = (now, ingest._microseconds(now))
+    clean = ingest._clean_batch(items, moment)
+    window = (0, 2**62)
+    result, rows, payloads = ingest._item_by_item(items, [ingest._inspect(item, moment) for item in items],
+                                                  {campaign.pk}, set(), window)
+    assert result.errors == [] and clean.fits({campaign.pk}, set(), window)
+    assert (clean.rows, clean.payloads) == (rows, payloads)
+    assert not clean.fits({campaign.pk}, {(recipient.pk, campaign.pk)}, window)
 
 
 @pytest.mark.parametrize(("body", "message"), [
