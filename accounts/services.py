@@ -21,16 +21,19 @@ from .models import ApiKey, AuditLog, Membership, User, hash_api_key
 from .tasks import send_team_invitation
 
 
-INSERT_AUDIT_SQL = """
-INSERT INTO audit_logs (created_at, action, object_type, object_id, object_repr, changes, ip, request_id, actor_id,
-                        api_key_id, client_id)
-VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s::inet, %s, %s, %s, %s) RETURNING id
-"""
+# An audit row's columns, as named parameters audit_params() fills: with the changes apart, for a statement that
+# writes them from what it did (see analytics.ingest).
+AUDIT_COLUMNS = "created_at, action, object_type, object_id, object_repr, ip, request_id, actor_id, api_key_id, client_id"
+AUDIT_VALUES = ("%(audit_created_at)s, %(audit_action)s, %(audit_object_type)s, %(audit_object_id)s, "
+                "%(audit_object_repr)s, %(audit_ip)s::inet, %(audit_request_id)s, %(audit_actor_id)s, "
+                "%(audit_api_key_id)s, %(audit_client_id)s")
+INSERT_AUDIT_SQL = (f"INSERT INTO audit_logs ({AUDIT_COLUMNS}, changes) VALUES ({AUDIT_VALUES}, %(audit_changes)s::jsonb)"
+                    " RETURNING id")
 
 
-def record_audit(*, action, obj=None, object_type=None, object_id="", client=None, client_id=None, changes=None,
-                 actor=None, api_key=None, ip=None, request=None):
-    """Appends one audit row. Given a request, the actor, API key and IP come from it."""
+def audit_entry(*, action, obj=None, object_type=None, object_id="", client=None, client_id=None, changes=None,
+                actor=None, api_key=None, ip=None, request=None):
+    """The audit row to append, not yet saved. Given a request, the actor, API key and IP come from it."""
     if request is not None:
         user, key = request_actor(request)
         actor, api_key = actor or user, api_key or key
@@ -45,7 +48,7 @@ def record_audit(*, action, obj=None, object_type=None, object_id="", client=Non
     audited = audited_in_this_request()
     if audited is not None:
         audited.add((object_type, object_id))
-    entry = AuditLog(
+    return AuditLog(
         action=action,
         object_type=object_type or "",
         object_id=object_id,
@@ -57,16 +60,26 @@ def record_audit(*, action, obj=None, object_type=None, object_id="", client=Non
         ip=ip or current_client_ip(),
         request_id=current_request_id() if current_request_id() != "-" else "",
     )
+
+
+def audit_params(entry):
+    """The named parameters of AUDIT_VALUES (and audit_changes) for an audit_entry()."""
+    return {"audit_created_at": entry.created_at, "audit_action": entry.action, "audit_object_type": entry.object_type,
+            "audit_object_id": entry.object_id, "audit_object_repr": entry.object_repr, "audit_ip": entry.ip,
+            "audit_request_id": entry.request_id, "audit_actor_id": entry.actor_id,
+            "audit_api_key_id": entry.api_key_id, "audit_client_id": entry.client_id,
+            "audit_changes": json.dumps(entry.changes)}
+
+
+def record_audit(**fields):
+    """Appends one audit row (fields as audit_entry's) and returns it."""
+    entry = audit_entry(**fields)
     # Hot paths audit (every API redemption): one prepared statement instead of the ORM's insert.
     with prepared_cursor() as cursor:
-        cursor.execute(INSERT_AUDIT_SQL, [
-            entry.created_at, entry.action, entry.object_type, entry.object_id, entry.object_repr,
-            json.dumps(entry.changes), entry.ip, entry.request_id, entry.actor_id, entry.api_key_id, entry.client_id,
-        ])
+        cursor.execute(INSERT_AUDIT_SQL, audit_params(entry))
         (entry.pk,) = cursor.fetchone()
     entry._state.adding = False
     return entry
-
 
 
 @transaction.atomic

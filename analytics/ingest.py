@@ -13,15 +13,16 @@ do not belong to the campaign an item names, the partitions), one stores the bat
 
 import json
 import re
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import msgspec
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.choices import AuditAction
-from accounts.services import record_audit
+from accounts.services import AUDIT_COLUMNS, AUDIT_VALUES, audit_entry, audit_params
 from mobul.db import pipeline, prepared_cursor
 from mobul.exceptions import DomainError
 
@@ -53,9 +54,9 @@ LOOKUP_SQL = (
 
 
 def _store_sql(claim, stored_where="", counted="stored"):
-    """One statement that claims the keys (`claim`), stores the events `stored_where` admits and queues them for
-    the rollups (the queue row rollups.apply_pending_rollups reads): atomic without a transaction of its own.
-    `counted` is what was stored: the events the INSERT returns, or the whole batch when it stores every row.
+    """One statement that claims the keys (`claim`), stores the events `stored_where` admits, queues them for the
+    rollups (the queue row rollups.apply_pending_rollups reads) and audits the batch if it stored any: atomic by
+    itself. `counted` is what was stored: the events the INSERT returns, or the whole batch when it stores every row.
 
     An INSERT ... SELECT of the parsed JSON runs about as fast as a COPY of the same rows and needs no per-row work
     in Python. `events` is [rows, payloads], read in step. Keys compare in the key column's collation, C."""
@@ -75,6 +76,11 @@ WITH batch AS MATERIALIZED (
 ), queued AS (
     INSERT INTO event_rollup_queue (created_at, campaign_id, recipient_id, event_type)
     SELECT array_agg(created_at), array_agg(campaign_id), array_agg(recipient_id), array_agg(event_type)
+    FROM {counted} HAVING count(*) > 0
+), audited AS (
+    INSERT INTO audit_logs ({AUDIT_COLUMNS}, changes)
+    SELECT {AUDIT_VALUES}, jsonb_build_object('accepted', count(*), 'rejected', %(rejected)s::int,
+                                              'duplicates', %(duplicates)s::int + %(rows)s::int - count(*))
     FROM {counted} HAVING count(*) > 0
 )
 SELECT count(*) FROM {counted}
@@ -371,25 +377,26 @@ def _item_by_item(items, inspected, campaigns, strangers, window):
 
 
 def _store(client, rows, payloads, result, request):
-    """Stores the rows and audits the batch in one transaction: usually STORE_NEW_KEYS_SQL's; when a key was taken,
-    that one is rolled back and STORE_SQL's stores what is new. A transaction of its own needs no savepoint for that
-    (a nested one costs two more round trips)."""
+    """Stores the rows and audits the batch (from `request`, if given): usually with STORE_NEW_KEYS_SQL; when a key
+    was taken that statement fails whole, and STORE_SQL stores what is new.
+
+    A lone statement is atomic, so outside a transaction it runs without one: no BEGIN and no COMMIT, one round trip
+    instead of three. Inside one, a savepoint lets STORE_SQL follow a failed first statement."""
+    audit = audit_entry(action=AuditAction.CREATE, object_type="analytics.EventBatch", client=client, request=request)
     # msgspec encodes the same values as json.dumps() 10 × faster (the payloads' numbers are finite: mobul.parsers).
-    params = {"client": client.pk, "events": msgspec.json.encode([rows, payloads]).decode()}
+    params = {"client": client.pk, "events": msgspec.json.encode([rows, payloads]).decode(), "rows": len(rows),
+              "duplicates": result.duplicates, "rejected": len(result.errors), **audit_params(audit)}
     for statement in (STORE_NEW_KEYS_SQL, STORE_SQL):
         try:
-            with transaction.atomic(), prepared_cursor() as cursor:
+            with (transaction.atomic() if connection.in_atomic_block else nullcontext()), \
+                    prepared_cursor() as cursor:
                 cursor.execute(statement, params)
                 (accepted,) = cursor.fetchone()
-                duplicates = result.duplicates + len(rows) - accepted
-                if accepted:
-                    record_audit(action=AuditAction.CREATE, object_type="analytics.EventBatch", client=client,
-                                 request=request, changes={"accepted": accepted, "duplicates": duplicates,
-                                                           "rejected": len(result.errors)})
-                    transaction.on_commit(schedule_rollups)
         except IntegrityError as error:
             if statement is STORE_SQL or not _key_taken(error):
                 raise
             continue
-        result.accepted, result.duplicates = accepted, duplicates
+        result.accepted, result.duplicates = accepted, result.duplicates + len(rows) - accepted
+        if accepted:
+            transaction.on_commit(schedule_rollups)
         return
