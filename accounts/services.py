@@ -33,7 +33,8 @@ INSERT_AUDIT_SQL = (f"INSERT INTO audit_logs ({AUDIT_COLUMNS}, changes) VALUES (
 
 def audit_entry(*, action, obj=None, object_type=None, object_id="", client=None, client_id=None, changes=None,
                 actor=None, api_key=None, ip=None, request=None):
-    """The audit row to append, not yet saved. Given a request, the actor, API key and IP come from it."""
+    """The audit row to append, not yet saved (see record_audit). Given a request, the actor, API key and IP come from
+    it."""
     if request is not None:
         user, key = request_actor(request)
         actor, api_key = actor or user, api_key or key
@@ -45,9 +46,6 @@ def audit_entry(*, action, obj=None, object_type=None, object_id="", client=None
         client_id = client.pk
     elif client_id is None and api_key is not None:
         client_id = api_key.client_id
-    audited = audited_in_this_request()
-    if audited is not None:
-        audited.add((object_type, object_id))
     return AuditLog(
         action=action,
         object_type=object_type or "",
@@ -71,9 +69,17 @@ def audit_params(entry):
             "audit_changes": json.dumps(entry.changes)}
 
 
+def note_audited(entry):
+    """Tells the request (see accounts.audit) that this object has its audit row."""
+    audited = audited_in_this_request()
+    if audited is not None:
+        audited.add((entry.object_type, entry.object_id))
+
+
 def record_audit(**fields):
     """Appends one audit row (fields as audit_entry's) and returns it."""
     entry = audit_entry(**fields)
+    note_audited(entry)
     # Hot paths audit (every API redemption): one prepared statement instead of the ORM's insert.
     with prepared_cursor() as cursor:
         cursor.execute(INSERT_AUDIT_SQL, audit_params(entry))

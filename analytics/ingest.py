@@ -1,4 +1,4 @@
-"""Batches of events from integrators: validated item by item, written in one statement, counted once.
+"""Batches of events from integrators: validated per item, written in one statement, counted once.
 
 The events are readable as soon as the request returns; the rollups count them a moment later (see
 rollups.apply_pending_rollups), so a request pays for storing the events and not for the rollup upserts.
@@ -8,8 +8,9 @@ may carry an idempotency key: a retried batch re-sends the same keys and those i
 duplicates instead of being counted again.
 
 A batch takes two statements: one reads what the checks need (the caller's campaigns, the recipients that
-do not belong to the campaign an item names, the partitions), one stores the batch.
-"""
+do not belong to the campaign an item names, the partitions) while the items are checked here, one stores
+and audits the batch. A clean batch, the usual kind, is checked a field at a time over all its items
+(_clean_batch); a batch with any problem item by item (_inspect, then _verdict once the lookup answers)."""
 
 import json
 import re
@@ -22,7 +23,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.choices import AuditAction
-from accounts.services import AUDIT_COLUMNS, AUDIT_VALUES, audit_entry, audit_params
+from accounts.services import AUDIT_COLUMNS, AUDIT_VALUES, audit_entry, audit_params, note_audited
 from mobul.db import pipeline, prepared_cursor
 from mobul.exceptions import DomainError
 
@@ -380,23 +381,24 @@ def _store(client, rows, payloads, result, request):
     """Stores the rows and audits the batch (from `request`, if given): usually with STORE_NEW_KEYS_SQL; when a key
     was taken that statement fails whole, and STORE_SQL stores what is new.
 
-    A lone statement is atomic, so outside a transaction it runs without one: no BEGIN and no COMMIT, one round trip
-    instead of three. Inside one, a savepoint lets STORE_SQL follow a failed first statement."""
+    A lone statement is atomic, so in autocommit mode it runs without a transaction: no BEGIN and no COMMIT, one round
+    trip instead of three. Inside a transaction, a savepoint lets STORE_SQL follow a failed first statement."""
     audit = audit_entry(action=AuditAction.CREATE, object_type="analytics.EventBatch", client=client, request=request)
     # msgspec encodes the same values as json.dumps() 10 × faster (the payloads' numbers are finite: mobul.parsers).
     params = {"client": client.pk, "events": msgspec.json.encode([rows, payloads]).decode(), "rows": len(rows),
               "duplicates": result.duplicates, "rejected": len(result.errors), **audit_params(audit)}
     for statement in (STORE_NEW_KEYS_SQL, STORE_SQL):
         try:
-            with (transaction.atomic() if connection.in_atomic_block else nullcontext()), \
+            with (nullcontext() if connection.get_autocommit() else transaction.atomic()), \
                     prepared_cursor() as cursor:
                 cursor.execute(statement, params)
                 (accepted,) = cursor.fetchone()
+                if accepted:
+                    note_audited(audit)
+                    transaction.on_commit(schedule_rollups)
         except IntegrityError as error:
             if statement is STORE_SQL or not _key_taken(error):
                 raise
             continue
         result.accepted, result.duplicates = accepted, result.duplicates + len(rows) - accepted
-        if accepted:
-            transaction.on_commit(schedule_rollups)
         return

@@ -31,7 +31,7 @@ class JSONParser(parsers.JSONParser):
         if codecs.lookup(encoding).name == "utf-8":
             try:
                 return msgspec.json.decode(body)
-            except msgspec.DecodeError:
+            except ValueError:  # msgspec.DecodeError, or UnicodeDecodeError for bad UTF-8 inside a string
                 pass  # reported below, with the standard library's message
         try:
             return json.loads(body.decode(encoding), parse_float=_finite_float)  # DRF's: NaN refused too
