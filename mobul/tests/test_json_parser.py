@@ -38,6 +38,7 @@ def test_other_charsets_are_decoded():
     (b'{"x": [-1E400]}', "-1E400"),
     (b'{"x": 1,}', "line 1 column 9"),
     (b'{"x": ', "line 1 column 7"),
+    (b"[" * 5000 + b"]" * 5000, "nested too deeply"), (b"[" * 5000, "nested too deeply"),
     (b'\xff{}', "utf-8"), (b'{"x": "\xff"}', "utf-8"), (b'{"\xed\xa0\x80": 1}', "utf-8"),
 ])
 def test_what_is_not_json_or_not_a_finite_number_is_refused_saying_what(body, message):
