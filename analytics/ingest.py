@@ -248,19 +248,17 @@ def _verdict(inspected, campaigns, strangers, window):
 @dataclass
 class CleanBatch:
     """A batch every item of which passed the checks that need no lookup (see _clean_batch): its rows and payloads,
-    the campaigns and (recipient, campaign) pairs it names, and the earliest and latest time it gives (microseconds,
-    None if it gives none)."""
+    the campaigns it names, and the earliest and latest time it gives (microseconds, None if it gives none)."""
     rows: list
     payloads: list
     campaigns: set
-    pairs: set
     earliest: int | None
     latest: int | None
 
     def fits(self, campaigns, strangers, window):
-        """Whether the lookup's answer clears it too: every campaign the caller's, every recipient in its campaign and
-        every time given in the partitions' window."""
-        return (self.campaigns <= campaigns and strangers.isdisjoint(self.pairs)
+        """Whether the lookup's answer clears it too: every campaign the caller's, no recipient outside its campaign
+        (the lookup's strangers are all pairs this batch names) and every time given in the partitions' window."""
+        return (self.campaigns <= campaigns and not strangers
                 and (self.earliest is None or (window is not None and window[0] <= self.earliest
                                                and self.latest < window[1])))
 
@@ -315,8 +313,7 @@ def _clean_batch(items, now):
         microseconds = [now[1] if value is None else next(given_in_turn) for value in times]
     return CleanBatch(
         rows=list(zip(microseconds, campaign_ids, recipient_ids, event_types, sources, keys)), payloads=payloads,
-        campaigns=set(campaign_ids), pairs=set(zip(recipient_ids, campaign_ids)) if named_recipients else set(),
-        earliest=min(given, default=None), latest=max(given, default=None),
+        campaigns=set(campaign_ids), earliest=min(given, default=None), latest=max(given, default=None),
     )
 
 

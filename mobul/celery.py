@@ -25,6 +25,8 @@ def queue_once(task, key, *, timeout, args=(), countdown=None):
         return False
     task.apply_async(args, countdown=countdown)
     return True
+
+
 REQUEST_ID_HEADER = "request_id"
 _adopted = {}  # task id -> context token, while the task runs
 
