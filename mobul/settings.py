@@ -81,6 +81,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    # Its system check refuses a cache the counters cannot live in (mobul.ratelimit counts with its core).
+    "django_ratelimit",
     "accounts",
     "campaigns",
     "giftcards",
@@ -500,8 +502,9 @@ LOGGING = {
 }
 
 # --- Mobul ----------------------------------------------------------------------------------
-# Requests per window, counted in Redis: public redemption per IP and per token, API per key or user,
-# webhooks per account or tracking number.
+# Requests per window, counted in Redis by django-ratelimit (mobul.ratelimit): public redemption per IP and per
+# token, API per key or user, webhooks per account or tracking number (mail scans: per client IP).
+RATELIMIT_USE_CACHE = "default"
 RATELIMITS = {
     "redemption": env("RATELIMIT_REDEMPTION", "10/m"),
     "api": env("RATELIMIT_API", "100/m"),

@@ -8,12 +8,17 @@ from rest_framework.test import APIClient
 
 from accounts.forms import TOO_MANY_ATTEMPTS
 from accounts.services import create_api_key
+from giftcards.models import GiftCard
+from giftcards.services import void_card
+from giftcards.tests.factories import GiftCardPoolFactory, active_campaign, stock
+from mobul.ratelimit import wait_text
 from ops.tests.test_health import UNREACHABLE_CACHE
 
 pytestmark = pytest.mark.django_db
 
 ME = "/api/v1/me/"
 TEMPLATES = "/api/v1/templates/"
+REDEEM = "/api/v1/redeem/"
 
 
 @pytest.fixture
@@ -35,9 +40,50 @@ def test_api_responses_say_how_many_requests_are_left(key_client, three_per_minu
     assert 0 < int(responses[0]["X-RateLimit-Reset"]) <= 60
 
     refused = key_client.get(ME)
-    assert refused.status_code == 429
-    assert refused.json()["error"]["code"] == "rate_limited"
-    assert 1 <= int(refused["Retry-After"]) <= 60
+    _assert_refused_with_the_wait(refused, limit="3")
+
+
+def _assert_refused_with_the_wait(response, *, limit, code="rate_limited"):
+    """A 429 that says where the caller stands and, in its message, how long it really has to wait."""
+    assert response.status_code == 429
+    error = response.json()["error"]
+    assert error["code"] == code
+    wait = int(response["Retry-After"])
+    assert 1 <= wait <= 301
+    assert (response["X-RateLimit-Limit"], response["X-RateLimit-Remaining"], response["X-RateLimit-Reset"]) == (
+        limit, "0", str(wait))
+    if code == "rate_limited":
+        assert error["message"] == f"Too many requests. Please wait {wait} second{'s' if wait > 1 else ''} and try again."
+
+
+def test_a_refused_redemption_carries_the_headers_and_its_real_wait(api_client, tenant_a, settings):
+    settings.RATELIMITS = {**settings.RATELIMITS, "redemption": "2/m"}
+    pool = GiftCardPoolFactory(client=tenant_a.client)
+    stock(pool, 1)
+    _, (person,) = active_campaign(tenant_a.client, pool, recipients=1)
+    statuses = [api_client.post(REDEEM, {"token": person.redemption_token}).status_code for _ in range(2)]
+    assert statuses == [201, 200]
+    _assert_refused_with_the_wait(api_client.post(REDEEM, {"token": person.redemption_token}), limit="2")
+
+
+def test_the_redemption_cooldown_says_nothing_is_left_until_it_ends(api_client, tenant_a, settings):
+    settings.RATELIMITS = {**settings.RATELIMITS, "redemption": "10/m"}
+    pool = GiftCardPoolFactory(client=tenant_a.client)
+    stock(pool, 2)
+    _, (person,) = active_campaign(tenant_a.client, pool, recipients=1)
+    assert api_client.post(REDEEM, {"token": person.redemption_token}).status_code == 201
+    void_card(card=GiftCard.objects.get(recipient=person), reason="lost in the mail")
+    cooldown = api_client.post(REDEEM, {"token": person.redemption_token})
+    # The rate limit counted this request and let it through; the cooldown refused it, for longer.
+    _assert_refused_with_the_wait(cooldown, limit="10", code="cooldown")
+    assert int(cooldown["Retry-After"]) > 60
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(1, "1 second"), (24, "24 seconds"), (119, "119 seconds"),
+                                               (120, "2 minutes"), (121, "3 minutes"), (7200, "2 hours"),
+                                               (7201, "3 hours")])
+def test_the_wait_is_told_in_a_unit_people_read(seconds, text):
+    assert wait_text(seconds) == text
 
 
 def test_each_api_key_and_each_user_has_a_budget_of_its_own(key_client, tenant_a, client, three_per_minute):
