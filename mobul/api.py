@@ -28,9 +28,42 @@ logger = logging.getLogger(__name__)
 MAX_PAGE_SIZE = 100
 
 
-class PageNumberPagination(pagination.PageNumberPagination):
+class InvalidPageSize(DomainError):
+    code = "invalid_page_size"
+    field = "page_size"
+    default_message = f"page_size must be a whole number, at least 1 (a page holds at most {MAX_PAGE_SIZE})."
+
+
+class PageSize:
+    """?page_size=: left out, the list's page size; else a whole number from 1 (above the maximum, the maximum).
+    Anything else (empty, "null", 0, "abc") is a 400, where DRF would silently give the default page size."""
+
     page_size_query_param = "page_size"
     max_page_size = MAX_PAGE_SIZE
+    page_size_query_description = f"Results per page, a whole number from 1; above {MAX_PAGE_SIZE}, {MAX_PAGE_SIZE}."
+
+    def get_page_size(self, request):
+        value = request.query_params.get(self.page_size_query_param)
+        if value is None:
+            return self.page_size
+        digits = value.lstrip("0")
+        if not (value.isascii() and value.isdigit() and digits):
+            raise InvalidPageSize()
+        # len() first: a number with more digits than the maximum is above it (and int() refuses over 4,300).
+        if len(digits) > len(str(self.max_page_size)):
+            return self.max_page_size
+        return min(int(digits), self.max_page_size)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"]["minimum"] = 1
+        return parameters
+
+
+class PageNumberPagination(PageSize, pagination.PageNumberPagination):
+    pass
 
 
 class InvalidCursor(DomainError):
@@ -39,15 +72,14 @@ class InvalidCursor(DomainError):
     default_message = "This cursor was not issued by this list: follow the `next` and `previous` links as given."
 
 
-class CursorPagination(pagination.CursorPagination):
+class CursorPagination(PageSize, pagination.CursorPagination):
     """For large tables: stable under inserts, no COUNT(*).
 
     A cursor is base64 of "o=<offset>&r=<1 if reversed>&p=<position>", the position being the value of the first
     ordering field; anything else, or a position that field cannot hold, is a 400 `invalid_cursor`.
     """
 
-    page_size_query_param = "page_size"
-    max_page_size = MAX_PAGE_SIZE
+    cursor_query_description = "The cursor of a `next` or `previous` link, as given; any other is a 400."
     ordering = "-id"
 
     def paginate_queryset(self, queryset, request, view=None):
@@ -147,8 +179,20 @@ def exception_handler(exc, context):
     return response
 
 
-def json_not_found(request, exception=None):
-    return JsonResponse(error_body("not_found", "Not found."), status=404)
+class ApiNotFoundMiddleware:
+    """An /api/ URL that is not found answers the JSON error shape, DEBUG or not (DEBUG's page, and the site's
+    404 page otherwise, are HTML). Placed inside CommonMiddleware, so that a URL missing its slash is still
+    redirected first."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (response.status_code == 404 and request.path.startswith("/api/")
+                and not response.get("Content-Type", "").startswith("application/json")):
+            return JsonResponse(error_body("not_found", "Not found."), status=404)
+        return response
 
 
 def json_server_error(request):

@@ -66,7 +66,8 @@ def _assert_invalid_cursor(response):
 def test_a_crafted_cursor_is_a_400_on_every_cursor_list(key_client, lists, name, settings):
     settings.RATELIMITS = {**settings.RATELIMITS, "api": "1000/m"}
     crafted = ["not base64!", "%%%", "YWJj=", _encoded("o=-1"), _encoded("o=x"), _encoded("r=yes"),
-               _encoded("r=" + "1" * 5000), _encoded("p=1&r=2.5"), *(_encoded(urlencode({"p": p})) for p in BAD_POSITIONS),
+               _encoded("r=" + "1" * 5000), _encoded("p=1&r=2.5"),
+               *(_encoded(urlencode({"p": position})) for position in BAD_POSITIONS),
                base64.b64encode("p=é".encode()).decode()]
     for cursor in crafted:
         _assert_invalid_cursor(_get(key_client, lists, name, cursor))

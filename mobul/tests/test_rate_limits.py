@@ -53,7 +53,8 @@ def _assert_refused_with_the_wait(response, *, limit, code="rate_limited"):
     assert (response["X-RateLimit-Limit"], response["X-RateLimit-Remaining"], response["X-RateLimit-Reset"]) == (
         limit, "0", str(wait))
     if code == "rate_limited":
-        assert error["message"] == f"Too many requests. Please wait {wait} second{'s' if wait > 1 else ''} and try again."
+        seconds = f"{wait} second{'s' if wait > 1 else ''}"
+        assert error["message"] == f"Too many requests. Please wait {seconds} and try again."
 
 
 def test_a_refused_redemption_carries_the_headers_and_its_real_wait(api_client, tenant_a, settings):
