@@ -84,6 +84,15 @@ def test_the_cursors_a_list_issues_still_page_through_it(key_client, lists, name
     assert _get(key_client, lists, name, back, page_size=2).json()["results"] == first["results"]
 
 
+@pytest.mark.parametrize("name", ["gift-cards", "recipients", "events", "call-sessions"])
+def test_a_cursor_list_keeps_its_own_order_whatever_ordering_asks(key_client, lists, name):
+    expected = _get(key_client, lists, name, None).json()["results"]
+    for ordering in ("id", "-created_at", "\u00ea\x08", "pk"):
+        response = key_client.get(lists[name][0], {**lists[name][1], "ordering": ordering})
+        assert response.status_code == 200, (ordering, response.content)
+        assert response.json()["results"] == expected
+
+
 def _cursor_texts():
     """What a caller may put in ?cursor=: any text, base64 of any bytes, base64 of any o/r/p query string."""
     anything = st.one_of(st.text(), st.integers().map(str), st.sampled_from(BAD_POSITIONS),
