@@ -74,16 +74,15 @@ def limit(request, group, *, keys, fail_open=False):
             logger.error("rate limiter unavailable; refusing %s", group)
             raise LimiterUnavailable()
         usages.append(usage)
+    http_request = getattr(request, "_request", request)  # the HttpRequest under a DRF Request
     refused = [usage for usage in usages if usage["should_limit"]]
     if refused:
         # Refused until every key over its limit has started a new window.
-        wait = max(1, max(usage["time_left"] for usage in refused))
-        tightest = {"limit": refused[0]["limit"], "remaining": 0, "reset": wait}
-    else:
-        nearest = min(usages, key=lambda usage: usage["limit"] - usage["count"])
-        tightest = {"limit": nearest["limit"], "remaining": nearest["limit"] - nearest["count"],
-                    "reset": max(0, nearest["time_left"])}
-    getattr(request, "_request", request).ratelimit_usage = tightest  # the HttpRequest under a DRF Request
-    if refused:
-        raise RateLimited(retry_after=tightest["reset"])
+        wait = max(1, *(usage["time_left"] for usage in refused))
+        http_request.ratelimit_usage = {"limit": refused[0]["limit"], "remaining": 0, "reset": wait}
+        raise RateLimited(retry_after=wait)
+    nearest = min(usages, key=lambda usage: usage["limit"] - usage["count"])
+    tightest = {"limit": nearest["limit"], "remaining": nearest["limit"] - nearest["count"],
+                "reset": max(0, nearest["time_left"])}
+    http_request.ratelimit_usage = tightest
     return tightest

@@ -59,7 +59,7 @@ class TenantFilterExtension(DjangoFilterExtension):
     each filter naming another object saying that it takes only the caller's own."""
 
     target_class = "accounts.api.filtering.TenantFilterBackend"
-    priority = 1
+    priority = 1  # over drf-spectacular's own, which matches this subclass of DjangoFilterBackend too
 
     def resolve_filter_field(self, auto_schema, model, filterset_class, field_name, filter_field):
         parameters = super().resolve_filter_field(auto_schema, model, filterset_class, field_name, filter_field)

@@ -504,7 +504,7 @@ LOGGING = {
 
 # --- Mobul ----------------------------------------------------------------------------------
 # Requests per window, counted in Redis by django-ratelimit (mobul.ratelimit): public redemption per IP and per
-# token, API per key or user, webhooks per account or tracking number (mail scans: per client IP).
+# token, API per key or user, webhooks: Twilio's new calls per tracking number, mail scans per client IP.
 RATELIMIT_USE_CACHE = "default"
 RATELIMITS = {
     "redemption": env("RATELIMIT_REDEMPTION", "10/m"),
