@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 from accounts.models import ApiKey
 from accounts.services import create_api_key
 from campaigns.models import Campaign, ImportJob
-from giftcards.tests.factories import GiftCardPoolFactory, active_campaign, stock
+from giftcards.tests.test_redemption import REDEEM, setup  # noqa: F401  (a pool, its cards, a live campaign)
 from mobul.idempotency import PENDING_SECONDS, IdempotencyMiddleware, cache_key, fingerprint
 
 pytestmark = pytest.mark.django_db
@@ -279,17 +279,6 @@ def test_a_refused_scope_is_decided_again_once_the_key_may_write(tenant_a):
 
 # --- stored answers are sealed; public callers are kept apart --------------------------------------
 
-REDEEM = "/api/v1/redeem/"
-
-
-@pytest.fixture
-def people(tenant_a):
-    pool = GiftCardPoolFactory(client=tenant_a.client)
-    codes = stock(pool, 3)
-    _, people = active_campaign(tenant_a.client, pool, recipients=2)
-    return people, codes
-
-
 def _redeem(token, key, ip="203.0.113.7"):
     return APIClient().post(REDEEM, {"token": token}, format="json", HTTP_IDEMPOTENCY_KEY=key, REMOTE_ADDR=ip)
 
@@ -299,8 +288,8 @@ def _stored_values():
     return [redis.get(name) for name in redis.scan_iter(match="*idempotency*")]
 
 
-def test_a_kept_redemption_holds_no_card_code_in_clear(people):
-    (person, _), codes = people
+def test_a_kept_redemption_holds_no_card_code_in_clear(setup):  # noqa: F811
+    _, codes, _, (person, *_) = setup
     first = _redeem(person.redemption_token, "r-1")
     code = first.json()["code"]
     assert first.status_code == 201 and code in codes
@@ -316,8 +305,8 @@ def test_a_kept_redemption_holds_no_card_code_in_clear(people):
     assert again["Idempotent-Replayed"] == "true" and again.json()["code"] == code
 
 
-def test_public_callers_do_not_share_one_key_space(people):
-    (ann, bob), _ = people
+def test_public_callers_do_not_share_one_key_space(setup):  # noqa: F811
+    _, _, _, (ann, bob, *_) = setup
     first = _redeem(ann.redemption_token, "same-key", ip="203.0.113.7")
     # Another person (token) from the same address, and the same person from another address.
     other_person = _redeem(bob.redemption_token, "same-key", ip="203.0.113.7")
