@@ -58,6 +58,8 @@ if not SECRET_KEY:
     if PRODUCTION:
         raise ImproperlyConfigured("SECRET_KEY must be set when MOBUL_ENV=production.")
     SECRET_KEY = "insecure-local-development-key-do-not-use-in-production"
+# Former keys, still accepted while what they signed or sealed expires (sessions, kept Idempotency-Key answers).
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "" if PRODUCTION else "localhost,127.0.0.1,[::1],testserver")
 if PRODUCTION and not ALLOWED_HOSTS:

@@ -1,7 +1,11 @@
 """Idempotency-Key on every creating POST: replayed for a retry, refused for a different request."""
 
 import base64
+import os
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 from django.core.cache import cache
@@ -327,3 +331,12 @@ def test_a_kept_answer_sealed_with_a_retired_secret_key(key_client, settings):
     unreadable = _post(key_client, CAMPAIGNS, {"name": "Spring"}, "rot")
     assert unreadable.status_code == 409 and unreadable.json()["error"]["code"] == "idempotency_key_unreadable"
     assert Campaign.objects.filter(name="Spring").count() == 1
+
+
+def test_former_secret_keys_come_from_the_environment():
+    shown = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); from django.conf import settings; "
+                               "print(settings.SECRET_KEY_FALLBACKS)"],
+        cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=60,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "mobul.settings", "SECRET_KEY_FALLBACKS": "old-one, older-one"})
+    assert shown.stdout.strip() == "['old-one', 'older-one']", shown.stderr
