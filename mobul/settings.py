@@ -58,6 +58,8 @@ if not SECRET_KEY:
     if PRODUCTION:
         raise ImproperlyConfigured("SECRET_KEY must be set when MOBUL_ENV=production.")
     SECRET_KEY = "insecure-local-development-key-do-not-use-in-production"
+# Former keys, still accepted while what they signed or sealed expires (sessions, kept Idempotency-Key answers).
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "" if PRODUCTION else "localhost,127.0.0.1,[::1],testserver")
 if PRODUCTION and not ALLOWED_HOSTS:
@@ -226,6 +228,7 @@ CELERY_TASK_ROUTES = {
     # Partition upkeep and retention: nightly drops and archiving, restores from cold storage.
     "analytics.tasks.maintain_partitions": {"queue": "retention"},
     "ops.tasks.run_retention_job": {"queue": "retention"},
+    "ops.tasks.close_dead_retention_runs": {"queue": "monitoring"},
     "calltracking.tasks.restore_archived_recording": {"queue": "retention"},
     # Checks, alerts and measurements.
     "giftcards.tasks.check_pool_level_later": {"queue": "monitoring"},
@@ -264,6 +267,8 @@ CELERY_BEAT_SCHEDULE = {
         for job in ("events", "recordings", "recipients", "gift_card_logs", "audit_logs", "event_ingest_keys")
     },
     "ops.check_alerts": {"task": "ops.tasks.check_alerts", "schedule": crontab()},
+    # Retention runs left `running` by a process that died are closed as failed.
+    "ops.close_dead_retention_runs": {"task": "ops.tasks.close_dead_retention_runs", "schedule": crontab(minute="*/5")},
     "ops.snapshot_database_size": {
         "task": "ops.tasks.snapshot_database_size",
         "schedule": crontab(hour=0, minute=5),
