@@ -77,6 +77,21 @@ def test_overview_shows_live_campaigns_with_their_numbers_and_the_alerts(admin_c
     assert "Gift-card stock low" in page and "has 1 of 20 cards left" in page
 
 
+@pytest.mark.parametrize("who", ["admin", "member", "agent"])
+def test_overview_lists_only_live_campaigns(signed_in, world_a, world_b, who):
+    make_active(world_a.campaign)
+    make_active(world_b.campaign)
+    client_a = world_a.tenant.client
+    for name, status in [("Paused mailer", CampaignStatus.PAUSED), ("Mailed mailer", CampaignStatus.MAILED),
+                         ("Finished mailer", CampaignStatus.COMPLETED), ("Dropped mailer", CampaignStatus.CANCELLED),
+                         ("Draft mailer", CampaignStatus.DRAFT)]:
+        Campaign.objects.create(client=client_a, name=name, status=status)
+    page = text(signed_in(getattr(world_a.tenant, who)).get(reverse("dashboard:overview")))
+    listed = re.findall(r'<h3><a href="/app/campaigns/\d+/">([^<]+)</a></h3>', page)
+    assert sorted(listed) == sorted([world_a.campaign.name, "Paused mailer", "Mailed mailer"])
+    assert "3 live campaigns of 6" in page
+
+
 # --- Campaigns ------------------------------------------------------------------------------
 
 def test_campaign_list_filters(admin_client, world_a):
