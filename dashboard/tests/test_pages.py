@@ -14,8 +14,10 @@ from accounts.models import ApiKey, AuditLog, hash_api_key
 from analytics.choices import EventType
 from campaigns.choices import CampaignStatus, ImportStatus
 from campaigns.models import Campaign, ImportJob
+from campaigns.services import create_recipient
 from campaigns.tests.factories import csv_bytes, person
 from giftcards.models import GiftCard
+from giftcards.services import redeem
 from mobul.tests.test_strict_csp import inline_code_in
 
 from .factories import make_active, respond
@@ -232,6 +234,27 @@ def test_recipient_timeline_lists_events_newest_first(admin_client, world_a):
     page = text(admin_client.get(reverse("dashboard:recipient_detail", args=[recipient.pk])))
     assert page.index("QR code scanned") < page.index("Mail sent")
     assert recipient.purl in page
+
+
+@pytest.mark.parametrize("who", ["admin", "member"])
+def test_the_timeline_names_the_channels_a_card_was_delivered_by(signed_in, world_a, who,
+                                                                 django_capture_on_commit_callbacks):
+    by_both = world_a.recipients[0]  # has an email address and a phone number
+    by_email = create_recipient(campaign=world_a.campaign, first_name="Eve", last_name="Mailonly",
+                                address1="9 Elm St", city="Springfield", state="IL", postal_code="62701",
+                                email="eve@example.com")
+    make_active(world_a.campaign)
+    for person_ in (by_both, by_email):
+        with django_capture_on_commit_callbacks(execute=True):
+            redeem(token=person_.redemption_token)
+    client = signed_in(getattr(world_a.tenant, who))
+
+    def delivered_line(person_):
+        page = text(client.get(reverse("dashboard:recipient_detail", args=[person_.pk])))
+        return re.search(r"Gift card delivered</span>\s*<span[^>]*>([^<]*)</span>", page).group(1)
+
+    assert delivered_line(by_both) == "via email and SMS"
+    assert delivered_line(by_email) == "via email"
 
 
 def test_importing_recipients_shows_progress_then_the_result(admin_client, world_a, django_capture_on_commit_callbacks):
