@@ -281,6 +281,21 @@ def test_a_running_import_reports_its_progress_without_a_result(admin_client, wo
     assert status == {**status, "finished": False, "percent": 40, "result_html": ""}
     page = text(admin_client.get(reverse("dashboard:import_progress", args=[job.pk])))
     assert 'http-equiv="refresh"' in page  # still moves without JavaScript
+    assert '<div id="import-bar">' in page
+
+
+@pytest.mark.parametrize("who", ["admin", "member", "agent"])
+def test_a_failed_import_shows_its_error_and_no_progress_bar(signed_in, world_a, who):
+    job = world_a.import_job  # failed after reading both of its rows: its percent stops short, at 99
+    client = signed_in(getattr(world_a.tenant, who))
+    page = text(client.get(reverse("dashboard:import_progress", args=[job.pk])))
+    assert re.search(r'<div id="import-bar" hidden>\s*<progress', page)
+    assert '<span id="import-state" class="badge badge-import-failed">Failed</span>' in page
+    assert "Nothing was imported" in page and job.error_message in page
+    assert 'http-equiv="refresh"' not in page
+    status = json.loads(client.get(reverse("dashboard:import_status", args=[job.pk])).content)
+    assert status["finished"] and status["failed"] and status["status_label"] == "Failed"
+    assert job.error_message in status["result_html"]
 
 
 @pytest.mark.parametrize("upload, message", [
