@@ -347,7 +347,7 @@ def test_uploading_codes_and_assigning_cards(admin_client, world_a, django_captu
     assert bad.status_code == 400 and "exactly one code column" in text(bad)
 
     response = admin_client.post(reverse("dashboard:pool_assign", args=[world_a.pool.pk]),
-                                 {"campaign": world_a.campaign.pk}, follow=True)
+                                 {"campaign": world_a.campaign.pk, "confirmed": "true"}, follow=True)
     page = text(response)
     assert "3</strong> cards assigned" in page and "Every recipient of the campaign has a card." in page
     assert "3 card(s) assigned" in page

@@ -70,11 +70,18 @@ def pool_upload(request, pool_id):
 @never_cache
 @dashboard_view(capability=None, methods=("POST",))
 def pool_assign(request, pool_id):
+    """Two steps: what assigning to the chosen campaign would take (and from which other campaigns drawing on the
+    pool), then, once confirmed on that page, the assignment."""
     pool = _pool(request, pool_id, Capability.MANAGE_GIFT_CARDS)
     form = AssignForm(request.POST, client=pool.client)
     if form.is_valid():
         campaign = form.cleaned_data["campaign"]
         try:
+            if not form.cleaned_data["confirmed"]:
+                return render(request, "dashboard/giftcards/assign_preview.html", {
+                    "pool": stock_levels(pool), "campaign": campaign,
+                    "preview": services.assignment_preview(pool=pool, campaign=campaign),
+                })
             result = services.assign_cards(pool=pool, campaign=campaign, request=request)
         except DomainError as error:
             add_service_error(form, error)
