@@ -3,7 +3,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Count, Max, Q
+from django.db import connection
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from campaigns.choices import RESPONDING_STATUSES
@@ -39,21 +40,30 @@ class RewardOutlook:
     wait_seconds: int = 0  # the cooldown after their last claim still runs this long
 
 
-def reward_outlook(recipient, *, now=None):
+# The PURL page is a hot path: the recipient's last claim (for the cooldown) and whether the pool has a free
+# card, in one round trip. The status is written in, not bound, so the free-card index's predicate applies.
+OUTLOOK_SQL = f"""
+SELECT (SELECT max(claimed_at) FROM gift_cards WHERE recipient_id = %(recipient)s),
+       EXISTS (SELECT 1 FROM gift_cards
+               WHERE pool_id = %(pool)s AND status = '{GiftCardStatus.AVAILABLE}' AND recipient_id IS NULL)
+"""
+
+
+def reward_outlook(recipient):
     """The recipient's reward as redemption (giftcards.services.redeem) would see it now: their claimed card, or
     whether a claim would get their own assigned card or a free one of the pool, or wait out the cooldown."""
-    held = GiftCard.objects.select_related("pool").filter(pk=recipient.gift_card_id).first() \
-        if recipient.gift_card_id else None
+    held = (GiftCard.objects.select_related("pool").filter(pk=recipient.gift_card_id).first()
+            if recipient.gift_card_id else None)
     if held is not None and held.status in CLAIMED_STATUSES:
         return RewardOutlook(reward=(held, decrypt_code(held.code_encrypted)))
     campaign = recipient.campaign
     if campaign.status not in RESPONDING_STATUSES or campaign.gift_card_pool_id is None:
         return RewardOutlook()
-    card_left = (held is not None and held.status == GiftCardStatus.AVAILABLE) or GiftCard.objects.filter(
-        pool_id=campaign.gift_card_pool_id, status=GiftCardStatus.AVAILABLE, recipient__isnull=True).exists()
-    if not card_left:
+    with connection.cursor() as cursor:
+        cursor.execute(OUTLOOK_SQL, {"recipient": recipient.pk, "pool": campaign.gift_card_pool_id})
+        last_claim, free_card_left = cursor.fetchone()
+    if not (free_card_left or (held is not None and held.status == GiftCardStatus.AVAILABLE)):
         return RewardOutlook(no_card_left=True)
-    last_claim = GiftCard.objects.filter(recipient_id=recipient.pk).aggregate(at=Max("claimed_at"))["at"]
     cooldown_ends = last_claim + timedelta(seconds=settings.REDEMPTION_COOLDOWN_SECONDS) if last_claim else None
-    wait = math.ceil((cooldown_ends - (now or timezone.now())).total_seconds()) if cooldown_ends else 0
+    wait = math.ceil((cooldown_ends - timezone.now()).total_seconds()) if cooldown_ends else 0
     return RewardOutlook(can_claim=wait <= 0, wait_seconds=max(wait, 0))

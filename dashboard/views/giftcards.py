@@ -41,7 +41,6 @@ def _pool_page(request, pool, upload_form=None, assign_form=None, status=200):
         "assign_form": assign_form or AssignForm(client=pool.client),
         "assign_result": request.session.pop(ASSIGN_RESULT_KEY, None),
         "imports": ImportJob.objects.filter(pool=pool, kind=ImportKind.GIFT_CARDS).order_by("-created_at", "-pk")[:10],
-        "campaigns": pool.campaigns.order_by("-created_at", "-pk")[:20],
     }, status=status)
 
 
