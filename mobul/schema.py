@@ -7,7 +7,7 @@ from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
-from .idempotency import HEADER, MAX_KEY_LENGTH
+from .idempotency import HEADER, KEPT_CLIENT_ERRORS, MAX_KEY_LENGTH
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -128,8 +128,12 @@ def document_idempotency_key(result, generator, request, public):
         "description": f"1 to {MAX_KEY_LENGTH} printable ASCII characters (letters, digits, punctuation, spaces), "
                        "unique per request: a UUID is a good choice; any other key is a 400 "
                        "`invalid_idempotency_key`. A retry with the same key and body gets the first response "
-                       "back instead of doing the work twice. Kept 24 hours; reusing a key for a different "
-                       "request is a 409.",
+                       "back (header `Idempotent-Replayed: true`) instead of doing the work twice, for 24 hours. "
+                       "Only successes and the refusals the request alone decides "
+                       f"({', '.join(map(str, sorted(KEPT_CLIENT_ERRORS)))}) are kept; after any other answer "
+                       "(401, 403, 404, 409, 429, 5xx) a retry is judged again. With credentials, reusing a key "
+                       "for a different request is a 409; without (public redemption), keys are scoped to the "
+                       "caller's address and the request, so a different request is a new one.",
         # What mobul.idempotency accepts: isascii() and isprintable(), i.e. space to tilde.
         "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH, "pattern": "^[ -~]+$"},
     }
