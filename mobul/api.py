@@ -16,7 +16,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from django.utils import timezone
-from rest_framework import exceptions, pagination, status
+from rest_framework import exceptions, filters, pagination, status
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -114,6 +114,16 @@ class CursorPagination(PageSize, pagination.CursorPagination):
             raise InvalidCursor() from None
         if isinstance(value, datetime) and timezone.is_naive(value):
             raise InvalidCursor()
+
+
+class OrderingFilter(filters.OrderingFilter):
+    """DRF's, but `?ordering=` is offered only where a view lists fields to order by: elsewhere (the cursor lists,
+    whose order is their cursor's) the parameter did nothing and the schema should not promise it."""
+
+    def get_schema_operation_parameters(self, view):
+        if not getattr(view, "ordering_fields", None):
+            return []
+        return super().get_schema_operation_parameters(view)
 
 
 def error_body(code, message, field=None, details=None):

@@ -416,7 +416,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
         "accounts.api.filtering.TenantFilterBackend",
-        "rest_framework.filters.OrderingFilter",
+        "mobul.api.OrderingFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "mobul.schema.AutoSchema",
     "EXCEPTION_HANDLER": "mobul.api.exception_handler",

@@ -161,3 +161,11 @@ def test_an_unknown_api_url_answers_the_json_error_shape(client, settings, debug
     assert client.get("/api/v1/campaigns").headers["Location"] == "/api/v1/campaigns/"
     page = client.get("/nothing-here/")
     assert page.status_code == 404 and page["Content-Type"].startswith("text/html")
+
+
+def test_ordering_is_offered_only_where_a_list_orders_by_what_it_names(schema):
+    offered = {path for path, operations in schema["paths"].items() if "get" in operations
+               and any(parameter["name"] == "ordering" for parameter in operations["get"].get("parameters", []))}
+    assert "/api/v1/campaigns/" in offered
+    assert not offered & {"/api/v1/gift-cards/", "/api/v1/call-sessions/", "/api/v1/campaigns/{campaign_pk}/recipients/",
+                          "/api/v1/events/"}
