@@ -34,6 +34,8 @@ EDITABLE_STATUSES = {CampaignStatus.DRAFT, CampaignStatus.PROOFED}
 RESPONDING_STATUSES = {CampaignStatus.MAILED, CampaignStatus.ACTIVE}
 # Pieces are out there: a visit counts as a response even if the campaign is paused or over.
 MAILED_STATUSES = RESPONDING_STATUSES | {CampaignStatus.PAUSED, CampaignStatus.COMPLETED}
+# Over for good: nobody will claim a reward from it again, so no gift card is assigned to it.
+CLOSED_STATUSES = {CampaignStatus.COMPLETED, CampaignStatus.CANCELLED}
 
 
 class MailSize(models.TextChoices):

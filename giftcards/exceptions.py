@@ -33,3 +33,9 @@ class CardNotVoidable(Conflict):
 
 class PoolMismatch(Conflict):
     code = "pool_mismatch"
+
+
+class CampaignClosed(Conflict):
+    code = "campaign_closed"
+    field = "campaign"
+    default_message = "The campaign is completed or cancelled: its recipients cannot be given cards any more."

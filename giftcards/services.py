@@ -20,8 +20,8 @@ from accounts.access import request_actor
 from accounts.choices import AuditAction
 from accounts.services import record_audit
 from analytics.choices import EventSource, EventType
-from campaigns.choices import RESPONDING_STATUSES, RecipientStatus
-from campaigns.models import Recipient
+from campaigns.choices import CLOSED_STATUSES, RESPONDING_STATUSES, RecipientStatus
+from campaigns.models import Campaign, Recipient
 from mobul.celery import queue_once
 from mobul.db import prepared_cursor
 
@@ -30,6 +30,7 @@ from .choices import (
 )
 from .crypto import decrypt_code
 from .exceptions import (
+    CampaignClosed,
     CampaignNotActive,
     CardNotVoidable,
     NoRewardPool,
@@ -174,18 +175,65 @@ class AssignmentResult:
     shortfall: int
 
 
+@dataclass(frozen=True)
+class AssignmentPreview:
+    """What assigning `pool` to a campaign would do now, before anyone confirms it."""
+
+    free_cards: int  # in the pool before the assignment
+    recipients_without_card: int
+    cards_to_take: int
+    shortfall: int  # recipients who would still be without a card
+    # Other campaigns not completed or cancelled that draw on the same pool: [(campaign, free cards left after)]
+    live_campaigns_sharing_pool: list
+
+
+def _check_assignable(pool, campaign):
+    if pool.client_id != campaign.client_id:
+        raise PoolMismatch("The pool and the campaign belong to different clients.", field="campaign")
+    if campaign.status in CLOSED_STATUSES:
+        raise CampaignClosed()
+
+
+def free_cards(pool):
+    return GiftCard.objects.filter(pool=pool, status=GiftCardStatus.AVAILABLE, recipient__isnull=True)
+
+
+def assignment_preview(*, pool, campaign):
+    """How many cards `assign_cards(pool=pool, campaign=campaign)` would take, who would still go without, and
+    which other live campaigns draw on the same pool. Raises what assign_cards raises."""
+    _check_assignable(pool, campaign)
+    free = free_cards(pool).count()
+    waiting = Recipient.objects.filter(campaign=campaign, gift_card__isnull=True).count()
+    taken = min(free, waiting)
+    sharing = (Campaign.objects.filter(gift_card_pool=pool).exclude(pk=campaign.pk)
+               .exclude(status__in=CLOSED_STATUSES).order_by("name", "pk"))
+    return AssignmentPreview(
+        free_cards=free, recipients_without_card=waiting, cards_to_take=taken, shortfall=waiting - taken,
+        live_campaigns_sharing_pool=[(other, free - taken) for other in sharing],
+    )
+
+
+# Taken by each chunk: a campaign completed or cancelled meanwhile stops the assignment, and its transition
+# (FOR UPDATE) waits for the chunk in flight.
+CAMPAIGN_STATUS_SQL = "SELECT status FROM campaigns WHERE id = %s FOR SHARE"
+
+
 def assign_cards(*, pool, campaign, request=None, chunk_size=ASSIGN_CHUNK):
     """Gives every card-less recipient of `campaign` an available card of `pool`, set-based, chunk by chunk.
 
     Each chunk is its own short transaction. Returns how many were assigned and how many recipients are
-    still without a card (the shortfall when the pool runs out).
+    still without a card (the shortfall when the pool runs out). A completed or cancelled campaign is refused.
     """
-    if pool.client_id != campaign.client_id:
-        raise PoolMismatch("The pool and the campaign belong to different clients.", field="campaign")
+    _check_assignable(pool, campaign)
     user, api_key = request_actor(request)
     assigned = 0
     while True:
         with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(CAMPAIGN_STATUS_SQL, [campaign.pk])
+            if cursor.fetchone()[0] in CLOSED_STATUSES:
+                if not assigned:
+                    raise CampaignClosed()
+                break
             cursor.execute(ASSIGN_SQL, {
                 "pool": pool.pk, "campaign": campaign.pk, "chunk": chunk_size, "now": timezone.now(),
                 "actor": user.pk if user else None, "api_key": api_key.pk if api_key else None,

@@ -5,8 +5,11 @@ from django.core import mail
 from django.test import TestCase
 
 from accounts.models import AuditLog
-from giftcards.models import PoolAlert
-from giftcards.services import assign_cards, check_pool_level, redeem
+from campaigns.choices import CampaignStatus
+from campaigns.tests.factories import CampaignFactory
+from giftcards.exceptions import CampaignClosed
+from giftcards.models import GiftCard, PoolAlert
+from giftcards.services import assign_cards, assignment_preview, check_pool_level, redeem
 from giftcards.tests.factories import GiftCardPoolFactory, active_campaign, stock
 
 pytestmark = pytest.mark.django_db
@@ -35,6 +38,53 @@ def test_assign_endpoint_reports_assigned_and_shortfall(key_client, tenant_a):
     assert (stock_now["available"], stock_now["assigned"]) == (0, 3)
     assert key_client.post(f"{POOLS}{pool.pk}/assign/", {"campaign": campaign.pk}).json() == {
         "assigned": 0, "shortfall": 2}
+
+
+@pytest.mark.parametrize("ended", [CampaignStatus.COMPLETED, CampaignStatus.CANCELLED])
+def test_assigning_to_a_completed_or_cancelled_campaign_is_a_409_and_takes_no_card(key_client, tenant_a, ended):
+    pool = GiftCardPoolFactory(client=tenant_a.client)
+    stock(pool, 3)
+    campaign, people = active_campaign(tenant_a.client, pool, recipients=2)
+    campaign.status = ended
+    campaign.save()
+    response = key_client.post(f"{POOLS}{pool.pk}/assign/", {"campaign": campaign.pk})
+    assert response.status_code == 409, response.content
+    assert response.json()["error"]["code"] == "campaign_closed"
+    assert response.json()["error"]["field"] == "campaign"
+    assert not GiftCard.objects.filter(pool=pool, recipient__isnull=False).exists()
+    with pytest.raises(CampaignClosed):
+        assignment_preview(pool=pool, campaign=campaign)
+
+
+def test_an_assignment_stops_at_the_chunk_after_its_campaign_completed(tenant_a):
+    pool = GiftCardPoolFactory(client=tenant_a.client)
+    stock(pool, 6)
+    campaign, people = active_campaign(tenant_a.client, pool, recipients=6)
+    # Completed between the refusal check and the first chunk: the chunk's own read of the status refuses it.
+    stale = type(campaign).objects.get(pk=campaign.pk)
+    type(campaign).objects.filter(pk=campaign.pk).update(status=CampaignStatus.COMPLETED)
+    with pytest.raises(CampaignClosed):
+        assign_cards(pool=pool, campaign=stale, chunk_size=2)
+    assert not GiftCard.objects.filter(pool=pool, recipient__isnull=False).exists()
+
+
+def test_the_preview_says_what_an_assignment_takes_and_which_live_campaigns_share_the_pool(tenant_a):
+    pool = GiftCardPoolFactory(client=tenant_a.client)
+    stock(pool, 5)
+    campaign, people = active_campaign(tenant_a.client, pool, recipients=3)
+    live, _ = active_campaign(tenant_a.client, pool, recipients=1)
+    CampaignFactory(client=tenant_a.client, gift_card_pool=pool, status=CampaignStatus.COMPLETED)
+    CampaignFactory(client=tenant_a.client, gift_card_pool=GiftCardPoolFactory(client=tenant_a.client))
+    preview = assignment_preview(pool=pool, campaign=campaign)
+    assert (preview.free_cards, preview.recipients_without_card, preview.cards_to_take, preview.shortfall) == (
+        5, 3, 3, 0)
+    assert preview.live_campaigns_sharing_pool == [(live, 2)]
+    assert assign_cards(pool=pool, campaign=campaign).assigned == preview.cards_to_take
+
+    bigger, _ = active_campaign(tenant_a.client, pool, recipients=4)
+    preview = assignment_preview(pool=pool, campaign=bigger)
+    assert (preview.free_cards, preview.cards_to_take, preview.shortfall) == (2, 2, 2)
+    assert set(preview.live_campaigns_sharing_pool) == {(campaign, 0), (live, 0)}
 
 
 def test_cards_list_shows_last4_only_and_is_tenant_scoped(key_client, api_client, tenant_a, tenant_b):
