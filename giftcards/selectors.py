@@ -1,6 +1,7 @@
-from django.db.models import Count, Q
+from django.db.models import Count, Min, Q
+from django.utils import timezone
 
-from .choices import CLAIMED_STATUSES, GiftCardStatus
+from .choices import CLAIMED_STATUSES, UNDELIVERED, GiftCardStatus
 from .crypto import decrypt_code
 from .models import GiftCard
 
@@ -28,3 +29,13 @@ def claimed_reward(recipient):
         if recipient.gift_card_id else None
     )
     return (card, decrypt_code(card.code_encrypted)) if card else None
+
+
+def undelivered_minutes(now=None):
+    """Minutes since the oldest claimed card not known to have reached its recipient was claimed (0: none).
+
+    Counts cards in the outbox, with a delivery task, being sent, or unconfirmed and waiting for staff: a
+    stuck outbox and a send staff must check both keep it growing."""
+    oldest = GiftCard.objects.filter(status=GiftCardStatus.CLAIMED, delivery_status__in=UNDELIVERED).aggregate(
+        oldest=Min("claimed_at"))["oldest"]
+    return max(0.0, ((now or timezone.now()) - oldest).total_seconds() / 60) if oldest else 0.0
