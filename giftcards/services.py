@@ -212,6 +212,16 @@ def sweep_deliveries(*, now=None):
 
 # --- Delivery bookkeeping (the sending itself is in delivery.py) -----------------------------
 
+# A send that began: its task reports back even after the sweeper flagged it (the worker was only slow).
+IN_FLIGHT = (DeliveryStatus.SENDING, DeliveryStatus.UNCONFIRMED)
+
+
+def _still_this_send(card, started_at):
+    """Whether `card` is still in the send that began at `started_at` (the attempt's token): not settled by staff,
+    and not sent again since."""
+    return card.delivery_status in IN_FLIGHT and card.delivery_started_at == started_at
+
+
 def _locked_card(card_id):
     return GiftCard.objects.select_for_update(of=("self",)).select_related("pool__client", "recipient").get(pk=card_id)
 
@@ -248,13 +258,14 @@ def _record_sent(card, *, channel, reason, request=None):
     card_log.write(card, GiftCardAction.DELIVERED, previous, request=request, reason=reason)
 
 
-def record_delivery(*, card_id, channels, error=""):
-    """The provider took the card by `channels` ("email+sms"; "" when the recipient has neither: undeliverable).
-    `error` says what failed on a channel that did not get through while another did."""
+def record_delivery(*, card_id, started_at, channels, error=""):
+    """The provider took the card by `channels` ("email+sms"; "" when the recipient has neither: undeliverable)
+    in the send begun at `started_at`. `error` says what failed on a channel that did not get through while
+    another did."""
     with transaction.atomic():
         card = _locked_card(card_id)
-        if card.delivery_status not in (DeliveryStatus.SENDING, DeliveryStatus.UNCONFIRMED):
-            return card  # staff settled it while the send was running
+        if not _still_this_send(card, started_at):
+            return card
         card.delivery_error = error[:500]
         if not channels:
             card.delivery_status = DeliveryStatus.UNDELIVERABLE
@@ -264,12 +275,13 @@ def record_delivery(*, card_id, channels, error=""):
     return card
 
 
-def record_delivery_failure(*, card_id, error):
-    """The provider refused the send (nothing went out). Returns the seconds until the retry, or None when
-    that was the last attempt (the card is then failed for good) or the send is no longer this task's."""
+def record_delivery_failure(*, card_id, started_at, error):
+    """The provider refused the send begun at `started_at` (nothing went out). Returns the seconds until the
+    retry, or None when that was the last attempt (the card is then failed for good) or the send is no longer
+    the card's current one."""
     with transaction.atomic():
         card = _locked_card(card_id)
-        if card.delivery_status != DeliveryStatus.SENDING:
+        if not _still_this_send(card, started_at):
             return None
         card.delivery_error = error[:500]
         retry_in = None

@@ -2,7 +2,6 @@ from celery import shared_task
 from django.conf import settings
 from django.core.cache import cache
 from django.core.mail import send_mail
-from django.db import transaction
 
 from accounts.choices import Role
 from accounts.models import User
@@ -52,11 +51,11 @@ def deliver_gift_card(self, card_id):
     try:
         sent = send_card(card=card, code=decrypt_code(card.code_encrypted))
     except DeliveryError as error:
-        retry_in = record_delivery_failure(card_id=card_id, error=str(error))
+        retry_in = record_delivery_failure(card_id=card_id, started_at=card.delivery_started_at, error=str(error))
         if retry_in is not None:
             raise self.retry(exc=error, countdown=retry_in)
         return
-    record_delivery(card_id=card_id, channels=sent.channels, error=sent.error)
+    record_delivery(card_id=card_id, started_at=card.delivery_started_at, channels=sent.channels, error=sent.error)
 
 
 @shared_task

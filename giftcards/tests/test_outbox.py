@@ -13,7 +13,9 @@ from accounts.models import AuditLog
 from giftcards.choices import DeliveryStatus, GiftCardStatus
 from giftcards.models import GiftCard, GiftCardLog
 from giftcards.selectors import undelivered_minutes
-from giftcards.services import dispatch_pending_deliveries, redeem, sweep_deliveries
+from giftcards.services import (
+    dispatch_pending_deliveries, record_delivery, record_delivery_failure, redeem, sweep_deliveries,
+)
 from giftcards.tasks import deliver_gift_card, sweep_deliveries as sweep_deliveries_task
 from giftcards.tests.factories import GiftCardPoolFactory, active_campaign, stock
 from giftcards.tests.test_delivery import settings_beat_entry
@@ -172,3 +174,17 @@ def test_a_card_that_reached_its_recipient_by_one_channel_is_delivered_and_not_r
     assert (card.status, card.delivery_status) == (GiftCardStatus.DELIVERED, DeliveryStatus.SENT)
     assert "Email could not be sent" in card.delivery_error
     assert GiftCardLog.objects.get(card=card, action="delivered").reason == "by sms"
+
+
+def test_a_late_report_of_an_earlier_send_leaves_the_current_send_alone(claimed):
+    card_id = claimed[0]
+    earlier, current = timezone.now() - timedelta(minutes=20), timezone.now()
+    GiftCard.objects.filter(pk=card_id).update(delivery_status=DeliveryStatus.SENDING, delivery_started_at=current)
+    # The slow worker of a send staff already had sent again reports back.
+    assert record_delivery_failure(card_id=card_id, started_at=earlier, error="refused") is None
+    record_delivery(card_id=card_id, started_at=earlier, channels="email")
+    card = GiftCard.objects.get(pk=card_id)
+    assert (card.status, card.delivery_status, card.delivery_error) == (
+        GiftCardStatus.CLAIMED, DeliveryStatus.SENDING, "")
+    record_delivery(card_id=card_id, started_at=current, channels="email")
+    assert GiftCard.objects.get(pk=card_id).delivery_status == DeliveryStatus.SENT
