@@ -14,15 +14,14 @@ from analytics.choices import EventSource, EventType
 from analytics.models import Event
 from campaigns.choices import RecipientStatus
 from campaigns.models import Recipient
-from giftcards.choices import DeliveryStatus, GiftCardStatus
+from giftcards.choices import DeliveryStatus, GiftCardAction, GiftCardStatus
 from giftcards.exceptions import CardNotReissuable
 from giftcards.models import GiftCard, GiftCardLog
 from giftcards.services import assign_cards, redeem, reissue_card
 from giftcards.tests.factories import GiftCardPoolFactory, active_campaign, stock
 
 ROOT = Path(__file__).resolve().parents[2]
-GIFTCARD_STATUS_WORDS = ("available", "claimed", "delivered", "redeemed", "void", "expired", "not_sent", "pending",
-                         "queued", "sending", "unconfirmed", "sent", "failed", "undeliverable")
+STATUS_WORDS = {*GiftCardStatus.values, *DeliveryStatus.values, *GiftCardAction.values, *RecipientStatus.values}
 
 
 def _reissue_request(rf, user):
@@ -85,11 +84,11 @@ def test_only_the_card_log_module_writes_gift_card_logs():
     assert writers == ["giftcards/card_log.py"]
 
 
-def test_hand_written_gift_card_sql_takes_its_statuses_from_the_choices():
+def test_hand_written_card_and_recipient_sql_takes_its_statuses_from_the_choices():
     # Python strings here are double-quoted, so a single-quoted status word can only be SQL.
-    words = "|".join(GIFTCARD_STATUS_WORDS)
+    words = "|".join(sorted(STATUS_WORDS))
     literals = {str(path.relative_to(ROOT)): re.findall(rf"'(?:{words})'", path.read_text())
-                for path in _project_sources() if path.parts[-2] == "giftcards"}
+                for path in _project_sources() if path.relative_to(ROOT).parts[0] in ("giftcards", "campaigns")}
     assert {path: found for path, found in literals.items() if found} == {}
 
 
