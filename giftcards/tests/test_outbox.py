@@ -36,6 +36,13 @@ def claimed(tenant_a):
     return [redeem(token=person.redemption_token).card.pk for person in people]
 
 
+@pytest.fixture
+def failing_email(settings):
+    """Email through an SMTP server that is not there: every send fails."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 1, 1
+
+
 def queue(card_ids, *, at):
     """What dispatch_deliveries does at `at`, with the tasks' messages lost."""
     GiftCard.objects.filter(pk__in=card_ids).update(delivery_status=DeliveryStatus.QUEUED, queued_at=at)
@@ -57,9 +64,7 @@ def test_queued_cards_whose_task_is_overdue_go_back_to_the_outbox_and_are_sent_o
     assert len(mail.outbox) == 2
 
 
-def test_a_retry_is_not_overdue_before_it_is_due(claimed, settings):
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 1, 1
+def test_a_retry_is_not_overdue_before_it_is_due(claimed, settings, failing_email):
     card_id = claimed[0]
     GiftCard.objects.filter(pk=card_id).update(delivery_status=DeliveryStatus.QUEUED, queued_at=timezone.now())
     for attempt in range(4):  # the fourth retry waits 240 s, past the requeue threshold below
@@ -72,9 +77,7 @@ def test_a_retry_is_not_overdue_before_it_is_due(claimed, settings):
     assert sweep_deliveries(now=card.queued_at + timedelta(seconds=61)).requeued == 1
 
 
-def test_retries_count_the_card_s_attempts_even_when_a_new_task_takes_over(claimed, settings):
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 1, 1
+def test_retries_count_the_card_s_attempts_even_when_a_new_task_takes_over(claimed, failing_email):
     card_id = claimed[0]
     GiftCard.objects.filter(pk=card_id).update(delivery_status=DeliveryStatus.QUEUED, delivery_attempts=5)
     deliver_gift_card.apply(args=[card_id], retries=0, throw=True)  # a task handed the card by the sweeper
@@ -162,9 +165,7 @@ def test_the_outbox_age_alert_opens_for_an_old_undelivered_card_and_resolves_onc
     assert not Alert.objects.filter(metric=AlertMetric.DELIVERY_BACKLOG, resolved_at__isnull=True).exists()
 
 
-def test_a_card_that_reached_its_recipient_by_one_channel_is_delivered_and_not_retried(claimed, settings):
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 1, 1
+def test_a_card_that_reached_its_recipient_by_one_channel_is_delivered_and_not_retried(claimed, failing_email):
     card = GiftCard.objects.select_related("recipient").get(pk=claimed[0])
     card.recipient.phone = "+16175550134"
     card.recipient.save()
