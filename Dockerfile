@@ -11,6 +11,8 @@ COPY . .
 RUN SECRET_KEY=build-only MOBUL_ENV=production ALLOWED_HOSTS=build GIFT_CARD_ENCRYPTION_KEYS=build \
     GIFT_CARD_HASH_KEY=build python manage.py collectstatic --no-input \
     && useradd --system --uid 1000 mobul && mkdir -p /app/media && chown mobul /app/media
+# The image is production: without SECRET_KEY and the other secrets production requires it refuses to start.
+ENV MOBUL_ENV=production
 USER mobul
 
 EXPOSE 8000

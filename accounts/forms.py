@@ -2,9 +2,7 @@ from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 
-from mobul.ratelimit import RateLimited, limit
-
-TOO_MANY_ATTEMPTS = "Too many sign-in attempts. Please wait a minute and try again."
+from mobul.ratelimit import RateLimited, limit, wait_text
 
 
 class RateLimitedLoginMixin:
@@ -17,8 +15,10 @@ class RateLimitedLoginMixin:
         keys = {"ip": None, "email": email} if email else {"ip": None}
         try:
             limit(self.request, "login", keys=keys, fail_open=True)
-        except RateLimited:
-            raise forms.ValidationError(TOO_MANY_ATTEMPTS, code="rate_limited") from None
+        except RateLimited as refusal:
+            raise forms.ValidationError(
+                f"Too many sign-in attempts. Please wait {wait_text(refusal.retry_after)} and try again.",
+                code="rate_limited") from None
         return super().clean()
 
 

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from mobul.http import client_ip
+from mobul.ratelimit import limit
 
 from .exceptions import InvalidScanBatch, InvalidSignature, MailWebhookNotConfigured, ReplayedRequest, TooManyScans
 from .mail_scans import MAX_SCANS_PER_REQUEST, record_mail_scans
@@ -39,6 +40,10 @@ class MailScansWebhook(APIView):
     more than MAIL_WEBHOOK_TOLERANCE_SECONDS (default 300) from our clock is a 401 `invalid_signature`. Without a
     configured secret the endpoint answers 503 `webhook_not_configured` and accepts nothing.
 
+    Rate limit. RATELIMITS["webhook"] (50/min) per client IP, counted before the signature is checked, so that
+    unsigned or badly signed floods are limited too; past it a 429 with Retry-After. When Redis is down, requests
+    pass (the signature still decides).
+
     Replays. The same signed request a second time is a 409 `replayed`. A retry must be signed again with a new
     timestamp; scans it repeats are counted as duplicates (by `scan_id`), never recorded twice.
 
@@ -57,6 +62,7 @@ class MailScansWebhook(APIView):
         secret = getattr(settings, "MAIL_WEBHOOK_SECRET", "")
         if not secret:
             raise MailWebhookNotConfigured()
+        limit(request, "webhook", keys={"mail-scans:ip": None}, fail_open=True)
         tolerance = getattr(settings, "MAIL_WEBHOOK_TOLERANCE_SECONDS", 300)
         try:
             body = request.body

@@ -47,7 +47,8 @@ SUITE = [
               ["--cards", "20000", "--redemptions", "500", "--repeat", "1"]),
     Benchmark("ops", "the request-metrics middleware's Redis write vs a PING; requests with and without it",
               ["--calls", "1000", "--requests", "300", "--repeat", "3"]),
-    Benchmark("ratelimit", "redemption rate-limit check vs the old count-then-insert SQL",
+    Benchmark("ratelimit", "redemption rate-limit check (django-ratelimit) vs the previous Lua check and the old "
+              "count-then-insert SQL",
               ["--rows", "0,100000", "--checks", "200", "--repeat", "2", "--requests", "50"]),
     Benchmark("load", "HTTP load: redemption, PURL page, template vs a constant endpoint, gunicorn + wrk",
               ["--seconds", "4", "--repeat", "1", "--recipients", "20000"]),

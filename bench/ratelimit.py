@@ -1,10 +1,13 @@
 """Rate-limit benchmark, on its own database (`mobul_bench_ratelimit`) and Redis database in one run:
 
 (a) the project's check on the redemption path: mobul.ratelimit.limit(request, "redemption", keys={ip, token}),
-    as giftcards.api.views.RedeemView calls it (counters in Redis, both keys in one script call);
-(b) the old platform's check: for each of the same two keys, count its rows in a `rate_limits` table within the
+    as giftcards.api.views.RedeemView calls it: django-ratelimit's get_usage() per key on the Redis cache (an
+    add, then an increment once the counter exists);
+(b) the previous check, the hand-written Lua limiter that (a) replaced, kept in this file only as the comparison:
+    both keys counted by one Lua script call (INCR, EXPIRE when new), one round trip;
+(c) the old platform's check: for each of the same two keys, count its rows in a `rate_limits` table within the
     window, then insert a row; measured with 0, 1 M and 10 M rows already logged;
-(c) for scale, a whole redemption request (POST /api/v1/redeem/ through the Django stack, a free card claimed)
+(d) for scale, a whole redemption request (POST /api/v1/redeem/ through the Django stack, a free card claimed)
     with the project's check and without it (RATELIMIT_ENABLE off), alternating.
 
 The old check is the seed's, made correct: the count and the insert run in one transaction under an advisory lock
@@ -15,9 +18,9 @@ where the old platform went through a REST call per statement: its figures are a
 A check is one redemption request's: both keys. Each key is checked --hits-per-key times a run (round robin, below
 the limit, so no check is refused and each does its full work): the first check of a key creates its counter, the
 others find it. Logged rows are spread over the last 30 days across a million keys; the checked keys are among
-them, so at 10 M rows each already has 10 rows of history. The two checks alternate check by check at each size
+them, so at 10 M rows each already has 10 rows of history. The three checks alternate check by check at each size
 (the machine is shared and noisy); the medians of all their checks are compared. The added latency of a check is
-the time of the call itself.
+the time of the call itself. (a) and (b) do not depend on the table's size: each size measures them again.
 
 Redemptions queue Celery tasks when they commit; here they go to a broker database of this benchmark's own, which
 no worker reads and which is emptied after.
@@ -33,6 +36,7 @@ import random
 import statistics
 import time
 import warnings
+import zlib
 from contextlib import contextmanager
 
 import redis
@@ -51,12 +55,15 @@ from django.core.cache import cache  # noqa: E402  (the settings must be set up 
 from django.db import connection  # noqa: E402
 from django.test import RequestFactory, override_settings  # noqa: E402
 from django.utils import timezone  # noqa: E402
+from django_redis import get_redis_connection  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
 
 from analytics.partitions import ensure_partitions  # noqa: E402
 from campaigns.choices import CampaignStatus  # noqa: E402
 from campaigns.models import Campaign  # noqa: E402
-from mobul.ratelimit import RateLimited, limit, parse_rate  # noqa: E402
+from mobul.http import client_ip  # noqa: E402
+from mobul.ratelimit import RateLimited, limit  # noqa: E402
+from mobul.redis_scripts import registered_script  # noqa: E402
 
 SEED = 2026
 GROUP = "redemption"
@@ -82,6 +89,43 @@ FROM generate_series(%(first)s, %(last)s) AS n, LATERAL (SELECT (n %% %(keys)s) 
 LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
 COUNT_SQL = "SELECT count(*) FROM rate_limits WHERE key = %s AND created_at >= now() - make_interval(secs => %s)"
 INSERT_SQL = "INSERT INTO rate_limits (key, created_at) VALUES (%s, now())"
+CHECKS = ("project", "lua", "old")
+
+# --- (b) The previous limiter: mobul.ratelimit as it was before django-ratelimit, only for the comparison. ---
+PREVIOUS_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+PREVIOUS_EXPIRY_MARGIN_SECONDS = 2
+PREVIOUS_COUNT_SCRIPT = """
+local counts = {}
+for i, key in ipairs(KEYS) do
+  counts[i] = redis.call('INCR', key)
+  if counts[i] == 1 then redis.call('EXPIRE', key, ARGV[i]) end
+end
+return counts
+"""
+
+
+def parse_rate(rate):
+    """(requests, seconds) of a rate such as "10/m" or "5/10s"."""
+    count, _, period = rate.partition("/")
+    return int(count), int(period[:-1] or 1) * PREVIOUS_PERIODS[period[-1]]
+
+
+def previous_lua_limit(request, group, *, keys):
+    """The previous limiter's check: True when every key is under `group`'s rate. Its counters are
+    "ratelimit:<md5>" (the project's are django-ratelimit's "rl:<sha256>"), all counted in one script call."""
+    rate = settings.RATELIMITS[group]
+    allowed, period = parse_rate(rate)
+    now = int(time.time())
+    counters, ttls = [], []
+    for name, value in keys.items():
+        identity = client_ip(request) if value is None else str(value)
+        end = now - now % period + zlib.crc32(identity.encode()) % period
+        end = end if end >= now else end + period
+        digest = hashlib.md5(f"{group}:{name}:{rate}:{identity}:{end}".encode(), usedforsecurity=False).hexdigest()
+        counters.append(cache.make_key(f"ratelimit:{digest}"))
+        ttls.append(end - now + PREVIOUS_EXPIRY_MARGIN_SECONDS)
+    counts = registered_script(get_redis_connection("default"), PREVIOUS_COUNT_SCRIPT)(keys=counters, args=ttls)
+    return all(count <= allowed for count in counts)
 
 
 def key_pair(number):
@@ -172,6 +216,18 @@ def check_project(factory, number):
     return time.perf_counter() - start
 
 
+def check_lua(factory, number):
+    """(b) for pair `number`, the previous limiter's check with the same keys: its seconds."""
+    ip, token = key_pair(number)
+    request = factory.post(REDEEM_PATH, REMOTE_ADDR=ip)
+    start = time.perf_counter()
+    passed = previous_lua_limit(request, GROUP, keys={"ip": None, "token": token})
+    seconds = time.perf_counter() - start
+    if not passed:
+        raise SystemExit(f"The previous Lua check refused pair {number}: a check must do its full work.")
+    return seconds
+
+
 @contextmanager
 def checkers():
     """name → a function timing one check of a pair number; the old one on the psycopg connection under Django's."""
@@ -180,17 +236,14 @@ def checkers():
     connection.ensure_connection()
     with connection.connection.cursor() as cursor:
         yield {"project": lambda number: check_project(factory, number),
+               "lua": lambda number: check_lua(factory, number),
                "old": lambda number: check_old(cursor, number, allowed, window)}
 
 
-def measure_old(pairs):
+def measure(name, pairs):
+    """The seconds of check `name` on each of `pairs`."""
     with checkers() as check:
-        return [check["old"](number) for number in pairs]
-
-
-def measure_project(pairs):
-    with checkers() as check:
-        return [check["project"](number) for number in pairs]
+        return [check[name](number) for number in pairs]
 
 
 def _summary(seconds):
@@ -206,38 +259,41 @@ def sizes_mb():
 
 
 def measure_size(rows, pairs, checks, hits_per_key, repeat):
-    """Both checks with `rows` logged, for `repeat` runs on keys of their own.
+    """The three checks with `rows` logged, for `repeat` runs, each check on keys of its own.
 
-    They alternate check by check (which goes first swaps run by run), so that the machine's noise hits both alike.
+    They alternate check by check (which goes first rotates run by run), so that the machine's noise hits all alike.
     """
     grow_to(rows)
     table_mb, index_mb = sizes_mb()
     per_run = checks // hits_per_key
-    samples, run_medians = {"project": [], "old": []}, {"project": [], "old": []}
+    samples, run_medians = {name: [] for name in CHECKS}, {name: [] for name in CHECKS}
     with checkers() as check:
         for run in range(repeat):
-            project_keys = run_keys(pairs[2 * run * per_run:(2 * run + 1) * per_run], checks, hits_per_key)
-            old_keys = run_keys(pairs[(2 * run + 1) * per_run:(2 * run + 2) * per_run], checks, hits_per_key)
-            # Same state for every run: the project's counters gone, the old table at `rows` (what a run adds is
+            first = len(CHECKS) * run * per_run
+            keys = {name: run_keys(pairs[first + index * per_run:first + (index + 1) * per_run], checks, hits_per_key)
+                    for index, name in enumerate(CHECKS)}
+            # Same state for every run: the Redis counters gone, the old table at `rows` (what a run adds is
             # noise at 1 M rows, not at 0).
             cache.clear()
             if rows == 0:
                 grow_to(0)
-            order = ("project", "old") if run % 2 == 0 else ("old", "project")
-            seconds = {"project": [], "old": []}
-            for numbers in zip(project_keys, old_keys):
-                number = dict(zip(("project", "old"), numbers))
+            order = CHECKS[run % len(CHECKS):] + CHECKS[:run % len(CHECKS)]
+            seconds = {name: [] for name in CHECKS}
+            for numbers in zip(*(keys[name] for name in CHECKS)):
+                number = dict(zip(CHECKS, numbers))
                 for name in order:
                     seconds[name].append(check[name](number[name]))
             for name, values in seconds.items():
                 samples[name] += values
                 run_medians[name].append(statistics.median(values) * 1000)
-            print(f"{rows:>12,} rows, run {run + 1}/{repeat}: project {run_medians['project'][-1]:.3f} ms, "
-                  f"old {run_medians['old'][-1]:.3f} ms (medians)")
-    project, old = _summary(samples["project"]), _summary(samples["old"])
+            print(f"{rows:>12,} rows, run {run + 1}/{repeat}: "
+                  + ", ".join(f"{name} {run_medians[name][-1]:.3f} ms" for name in CHECKS) + " (medians)")
+    summary = {name: _summary(samples[name]) for name in CHECKS}
+    project, lua, old = (summary[name] for name in CHECKS)
     return {"rows": rows, "table_mb": table_mb, "index_mb": index_mb,
-            "project": {**project, "run_medians_ms": run_medians["project"]},
-            "old": {**old, "run_medians_ms": run_medians["old"]},
+            **{name: {**summary[name], "run_medians_ms": run_medians[name]} for name in CHECKS},
+            "project_vs_lua": project["median_ms"] / lua["median_ms"],
+            "project_vs_lua_p95": project["p95_ms"] / lua["p95_ms"],
             "old_vs_project": old["median_ms"] / project["median_ms"],
             "old_vs_project_p95": old["p95_ms"] / project["p95_ms"]}
 
@@ -249,9 +305,9 @@ def run(sizes, checks, hits_per_key, repeat):
         raise SystemExit(f"--hits-per-key must be between 1 and the limit ({allowed}): a check must not be refused.")
     if checks % hits_per_key:
         raise SystemExit("--checks must be a multiple of --hits-per-key.")
-    # Two sets of keys per run (project, old) plus one for warming up, none checked twice across runs.
-    per_run = checks // hits_per_key
-    needed = (2 * repeat * len(sizes) + 2) * per_run
+    # A set of keys per check and run, plus one per check for warming up, none checked twice across runs.
+    per_run, count = checks // hits_per_key, len(CHECKS)
+    needed = (count * repeat * len(sizes) + count) * per_run
     if needed > KEY_SPACE // 2:
         raise SystemExit("Too many checks for the key space: lower --checks, --repeat or raise --hits-per-key.")
     pairs = random.Random(SEED).sample(range(KEY_SPACE // 2), needed)
@@ -259,19 +315,19 @@ def run(sizes, checks, hits_per_key, repeat):
     create_table()
     try:
         # Connections opened, code paths and Redis scripts loaded before anything is timed.
-        warm = run_keys(pairs[-2 * per_run:-per_run], checks, hits_per_key)
-        measure_project(warm)
-        measure_old(run_keys(pairs[-per_run:], checks, hits_per_key))
-        figures = []
+        warm = pairs[-count * per_run:]
+        for index, name in enumerate(CHECKS):
+            measure(name, run_keys(warm[index * per_run:(index + 1) * per_run], checks, hits_per_key))
+        figures, per_size = [], count * repeat * per_run
         for index, rows in enumerate(sorted(sizes)):
-            size_pairs = pairs[2 * repeat * per_run * index:2 * repeat * per_run * (index + 1)]
-            figures.append(measure_size(rows, size_pairs, checks, hits_per_key, repeat))
+            figures.append(measure_size(rows, pairs[per_size * index:per_size * (index + 1)], checks, hits_per_key,
+                                        repeat))
     finally:
         drop_table()  # leaves the benchmark database small
     return figures
 
 
-# (c): what a redemption writes, emptied before the requests are measured.
+# (d): what a redemption writes, emptied before the requests are measured.
 REDEMPTION_TABLES = ("gift_card_logs", "gift_cards", "recipients", "gift_card_pool_alerts", "events",
                      "recipient_stages", "campaign_daily_stats", "campaign_daily_funnel", "audit_logs",
                      "event_rollup_queue")
@@ -309,7 +365,7 @@ def measure_requests(recipients):
 
 
 def measure_redemptions(requests, repeat):
-    """(c): whole redemption requests with the check and without it, alternating, each run on recipients of its own."""
+    """(d): whole redemption requests with the check and without it, alternating, each run on recipients of its own."""
     recipients = list(enumerate(redemption_tokens(2 * requests * (repeat + 1))))
     batches = [recipients[index:index + requests] for index in range(0, len(recipients), requests)]
     samples, run_medians = {"with_check": [], "without_check": []}, {"with_check": [], "without_check": []}
@@ -338,17 +394,20 @@ def report(figures):
     print(f"\nRate-limit check on the redemption path (keys: client IP and token), added latency per check; "
           f"{figures['checks']:,} checks per run, each key {figures['hits_per_key']} times, {figures['repeat']} "
           f"alternating runs")
-    print(f"{'logged rows':>12}{'table+index':>13}{'project med':>13}{'p95':>8}{'old med':>10}{'p95':>8}"
-          f"{'old/proj med':>14}{'old/proj p95':>14}")
+    print(f"{'logged rows':>12}{'table+index':>13}{'project med':>13}{'p95':>8}{'lua med':>10}{'p95':>8}"
+          f"{'proj/lua med':>14}{'p95':>7}{'old med':>10}{'p95':>8}{'old/proj med':>14}{'p95':>7}")
     for size in sizes:
-        project, old = size["project"], size["old"]
+        project, lua, old = (size[name] for name in CHECKS)
         print(f"{size['rows']:>12,}{size['table_mb'] + size['index_mb']:>10,.0f} MB"
               f"{project['median_ms']:>10.3f} ms{project['p95_ms']:>8.3f}"
+              f"{lua['median_ms']:>7.3f} ms{lua['p95_ms']:>8.3f}"
+              f"{size['project_vs_lua']:>13.2f}×{size['project_vs_lua_p95']:>6.2f}×"
               f"{old['median_ms']:>7.3f} ms{old['p95_ms']:>8.3f}{size['old_vs_project']:>13.1f}×"
-              f"{size['old_vs_project_p95']:>13.1f}×")
-    print("project: per key, a counter in Redis; both keys counted by one script call (INCR, EXPIRE when new). "
-          "old: per key, a transaction that locks the key, counts its rows in the window and logs one, committed "
-          "durably.")
+              f"{size['old_vs_project_p95']:>6.1f}×")
+    print("project: django-ratelimit's get_usage() per key on the Redis cache (a new counter: one add; an existing "
+          "one: an add, then an increment). lua: the previous hand-written limiter, kept only in this benchmark, both "
+          "keys counted by one script call (INCR, EXPIRE when new). old: per key, a transaction that locks the key, "
+          "counts its rows in the window and logs one, committed durably.")
     requests = figures.get("requests")
     if requests:
         with_check, without = requests["with_check"], requests["without_check"]
@@ -359,11 +418,17 @@ def report(figures):
 
 
 def report_rows(figures):
-    """The report's rows (python -m bench): the check's median per call against the old check's, per table size."""
-    rows = [common.report_row(f"rate-limit check, old table at {size['rows']:,} rows: median",
-                              round(size["project"]["median_ms"], 3), "ms", floor=round(size["old"]["median_ms"], 3),
-                              floor_name="the old count-then-insert check", ratio=size["old_vs_project"])
-            for size in figures["sizes"]]
+    """The report's rows (python -m bench): the check's median per call against the previous Lua check's, then
+    against the old count-then-insert check's, per table size."""
+    rows = []
+    for size in figures["sizes"]:
+        median = round(size["project"]["median_ms"], 3)
+        rows.append(common.report_row(f"rate-limit check (django-ratelimit), old table at {size['rows']:,} rows: "
+                                      f"median", median, "ms", floor=round(size["lua"]["median_ms"], 3),
+                                      floor_name="the previous Lua check", ratio=size["project_vs_lua"]))
+        rows.append(common.report_row(f"rate-limit check (django-ratelimit), old table at {size['rows']:,} rows: "
+                                      f"median", median, "ms", floor=round(size["old"]["median_ms"], 3),
+                                      floor_name="the old count-then-insert check", ratio=size["old_vs_project"]))
     requests = figures.get("requests")
     if requests:
         rows.append(common.report_row("redemption request with the check: median",

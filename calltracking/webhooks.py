@@ -1,9 +1,11 @@
 """Twilio's voice webhooks. The caller is authenticated by X-Twilio-Signature, not by an API key or session.
 
 Every request is checked in this order: an auth token is configured (else 503, nothing accepted), the signature
-matches (else 403, nothing changed), the rate limit (RATELIMITS["webhook"], per tracking number and webhook, or
-per Twilio account when the number is not known) allows it. Errors have the API's JSON error shape; the voice
-webhook answers a caller with TwiML even when it turns them away.
+matches (else 403, nothing changed). Then only a new call is rate limited (RATELIMITS["webhook"] per tracking
+number, or per Twilio account when the number is not known), and turned away busy past it: a call we accepted
+sends about four callbacks (its forwarded leg answered and completed, its own outcome, its recording), and every
+one of them, like a retry of the call's own webhook, is applied whatever the rate. Errors have the API's JSON
+error shape; the voice webhook answers a caller with TwiML even when it turns them away.
 """
 
 import logging
@@ -24,8 +26,12 @@ from .selectors import e164_or_blank
 logger = logging.getLogger(__name__)
 
 
-def _limit(request, webhook, *, number):
-    key = {f"{webhook}:number": number} if number else {f"{webhook}:account": request.POST.get("AccountSid", "")}
+def _limit_new_call(request, call):
+    """Counts a call we have no session of yet; RateLimited past the rate. A retry of an accepted call passes."""
+    if CallSession.objects.filter(provider_call_id=call.call_id).exists():
+        return
+    number = e164_or_blank(call.called)
+    key = {"voice:number": number} if number else {"voice:account": request.POST.get("AccountSid", "")}
     # The request is signed, so it is Twilio's: when Redis is down, let it through rather than lose a call.
     limit(request, "webhook", keys=key, fail_open=True)
 
@@ -54,7 +60,7 @@ class VoiceWebhook(TwilioWebhook):
     def post(self, request):
         call = twilio.inbound_call(request.POST)
         try:
-            _limit(request, "voice", number=e164_or_blank(call.called))
+            _limit_new_call(request, call)
         except RateLimited:
             logger.warning("Voice webhook over the rate limit for %s: call %s turned away busy", call.called,
                            call.call_id)
@@ -71,7 +77,6 @@ class StatusWebhook(TwilioWebhook):
 
     def post(self, request):
         update = twilio.status_update(request.POST)
-        _limit(request, "status", number=e164_or_blank(request.POST.get("To", "")))
         if services.update_call_status(update=update) is None:
             logger.info("Status callback for unknown call %s ignored", update.call_id)
         return HttpResponse(status=204)
@@ -82,11 +87,6 @@ class RecordingWebhook(TwilioWebhook):
 
     def post(self, request):
         notice = twilio.recording_notice(request.POST)
-        number = (
-            CallSession.objects.filter(provider_call_id=notice.call_id)
-            .values_list("tracking_number__phone_number", flat=True).first()
-        )
-        _limit(request, "recording", number=number)
         if services.register_recording(notice=notice) is None and notice.ready:
             logger.info("Recording callback for unknown call %s ignored", notice.call_id)
         return HttpResponse(status=204)

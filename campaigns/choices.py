@@ -32,6 +32,8 @@ TRANSITIONS = {
 EDITABLE_STATUSES = {CampaignStatus.DRAFT, CampaignStatus.PROOFED}
 # Recipients can respond (PURL, QR, calls) once the pieces are in the mail.
 RESPONDING_STATUSES = {CampaignStatus.MAILED, CampaignStatus.ACTIVE}
+# In the mail and not over: responses come in, or will again once a paused campaign resumes.
+LIVE_STATUSES = RESPONDING_STATUSES | {CampaignStatus.PAUSED}
 # Pieces are out there: a visit counts as a response even if the campaign is paused or over.
 MAILED_STATUSES = RESPONDING_STATUSES | {CampaignStatus.PAUSED, CampaignStatus.COMPLETED}
 # Over for good: nobody will claim a reward from it again, so no gift card is assigned to it.

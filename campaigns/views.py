@@ -1,5 +1,7 @@
 """The recipient's personal landing page (PURL) and the page where a printed code can be typed in."""
 
+import math
+
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
@@ -8,14 +10,18 @@ import analytics
 from analytics.choices import EventSource, EventType
 
 from giftcards.choices import RedemptionChannel
-from giftcards.selectors import claimed_reward
+from giftcards.exceptions import PoolExhausted
+from giftcards.selectors import reward_outlook
 from giftcards.services import redeem
 from mobul.exceptions import DomainError
 from mobul.ratelimit import limit
 
-from .choices import MAILED_STATUSES, RESPONDING_STATUSES, CampaignStatus
+from .choices import CLOSED_STATUSES, MAILED_STATUSES, RESPONDING_STATUSES, CampaignStatus
 from .models import Recipient
 from .tokens import looks_like_token, normalize_short_code
+
+
+RETRY_MESSAGE = "We could not get your gift card just now. Please try again in a moment."
 
 
 def _not_found(request):
@@ -46,18 +52,20 @@ def landing(request, token):
     return _render_landing(request, recipient)
 
 
-def _render_landing(request, recipient, *, claim_error="", status=200):
+def _render_landing(request, recipient, *, outlook=None, claim_error="", status=200):
+    """What the page says about the reward comes from the recipient's own state: the claim button is there
+    only when a claim would succeed."""
     campaign = recipient.campaign
-    reward = claimed_reward(recipient)
+    outlook = outlook or reward_outlook(recipient)
     context = {
         "recipient": recipient,
         "campaign": campaign,
         "client": campaign.client,
         "is_open": campaign.status in RESPONDING_STATUSES,
         "is_paused": campaign.status == CampaignStatus.PAUSED,
-        "has_ended": campaign.status in (CampaignStatus.COMPLETED, CampaignStatus.CANCELLED),
-        "has_reward": campaign.gift_card_pool_id is not None,
-        "reward": reward,
+        "has_ended": campaign.status in CLOSED_STATUSES,
+        "outlook": outlook,
+        "wait_minutes": math.ceil(outlook.wait_seconds / 60),
         "claim_error": claim_error,
     }
     response = render(request, "campaigns/landing.html", context, status=status)
@@ -80,7 +88,13 @@ def claim(request, token):
         redeem(token=token, channel=RedemptionChannel.WEB, request=request)
     except DomainError as error:
         recipient.refresh_from_db()
-        return _render_landing(request, recipient, claim_error=error.message, status=error.status)
+        outlook = reward_outlook(recipient)
+        # The page explains a refusal that the recipient's state accounts for (ended, no card left, cooldown);
+        # one it does not (the rate limit, or free cards all taken by claims in flight) is said here.
+        claim_error = ""
+        if outlook.can_claim:
+            claim_error = RETRY_MESSAGE if isinstance(error, PoolExhausted) else error.message
+        return _render_landing(request, recipient, outlook=outlook, claim_error=claim_error, status=error.status)
     return redirect("campaigns:landing", token=token)
 
 

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from accounts.choices import CLIENT_ROLES, ApiKeyScope, Role
 from calltracking.choices import CallStatus
 from calltracking.selectors import e164_or_blank
-from campaigns.choices import CampaignStatus, ImportErrorPolicy
+from campaigns.choices import CLOSED_STATUSES, CampaignStatus, ImportErrorPolicy
 from campaigns.models import Campaign, MailTemplate
 from giftcards.models import GiftCardPool
 from mobul.exceptions import DomainError
@@ -80,11 +80,21 @@ class CsvUploadForm(forms.Form):
 
 class AssignForm(forms.Form):
     campaign = forms.ModelChoiceField(queryset=Campaign.objects.none(), empty_label="Choose a campaign",
-                                      help_text="Every recipient of this campaign without a card gets one.")
+                                      help_text="Every recipient of this campaign without a card gets one. "
+                                                "You see what it takes before anything is assigned.")
+    # Set by the preview's button: without it the form only asks for the preview.
+    confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, client, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["campaign"].queryset = Campaign.objects.filter(client=client).order_by("-created_at", "-pk")
+        field = self.fields["campaign"]
+        # Any campaign of the client is looked up, so that a completed or cancelled one posted anyway gets the
+        # service's reason rather than "not a valid choice"; only those that can still receive cards are offered.
+        field.queryset = Campaign.objects.filter(client=client).order_by("-created_at", "-pk")
+        field.choices = [("", field.empty_label)] + [
+            (campaign.pk, field.label_from_instance(campaign))
+            for campaign in field.queryset.exclude(status__in=CLOSED_STATUSES)
+        ]
 
 
 class RecipientSearchForm(forms.Form):

@@ -10,7 +10,7 @@ from analytics.choices import FunnelStage
 from analytics.models import CampaignDailyFunnel, Event
 from analytics.selectors import campaign_analytics
 from calltracking.models import CallSession
-from campaigns.choices import ImportStatus, MAILED_STATUSES
+from campaigns.choices import LIVE_STATUSES, ImportStatus
 from campaigns.models import Campaign, ImportJob, Recipient
 from campaigns.normalize import normalize_email, normalize_phone
 from campaigns.tokens import looks_like_token, normalize_short_code
@@ -34,7 +34,7 @@ def funnel_totals(campaign):
 
 def overview(client):
     campaigns = list(
-        Campaign.objects.filter(client=client, status__in=MAILED_STATUSES)
+        Campaign.objects.filter(client=client, status__in=LIVE_STATUSES)
         .annotate(calls=Count("call_sessions"))
         .order_by("-status_changed_at", "-pk")[:OVERVIEW_CAMPAIGNS]
     )
@@ -48,7 +48,7 @@ def overview(client):
         .select_related("campaign", "pool")[:10]
     )
     counts = Campaign.objects.filter(client=client).aggregate(
-        total=Count("pk"), live=Count("pk", filter=Q(status__in=MAILED_STATUSES)),
+        total=Count("pk"), live=Count("pk", filter=Q(status__in=LIVE_STATUSES)),
     )
     return {
         "campaigns": campaigns,

@@ -2,6 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.shortcuts import render
+from django.utils.cache import add_never_cache_headers
 
 from mobul.admin import ReadOnlyAdminMixin
 from mobul.exceptions import DomainError
@@ -28,6 +29,10 @@ class GiftCardPoolAdmin(admin.ModelAdmin):
         return f"{pool.available} / {pool.total}{flag}"
 
 
+# Codes revealed by one action: enough for a support case, few enough to read off one screen.
+REVEAL_AT_ONCE = 5
+
+
 class ReasonForm(forms.Form):
     reason = forms.CharField(max_length=500, widget=forms.TextInput(attrs={"size": 60}))
 
@@ -50,9 +55,15 @@ class GiftCardAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Reveal the code (audited)")
     def reveal_code(self, request, queryset):
-        for card in queryset.order_by("pk")[:5]:
-            code = services.reveal_code(card=card, request=request)
-            self.message_user(request, f"Card {card.pk} (…{card.last4}): {code}", messages.WARNING)
+        # On this response's page only: a message would carry the code in a cookie (Django's message storage).
+        cards = list(queryset.select_related("pool").order_by("pk")[:REVEAL_AT_ONCE + 1])
+        revealed = [(card, services.reveal_code(card=card, request=request)) for card in cards[:REVEAL_AT_ONCE]]
+        response = render(request, "admin/giftcards/revealed_codes.html", {
+            **self.admin_site.each_context(request), "title": "Gift-card codes", "opts": self.model._meta,
+            "revealed": revealed, "more": len(cards) > REVEAL_AT_ONCE,
+        })
+        add_never_cache_headers(response)
+        return response
 
     def _with_reason(self, request, queryset, title, apply):
         form = ReasonForm(request.POST if "reason" in request.POST else None)

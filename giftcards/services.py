@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import DEFERRED, Q
+from django.db.models import DEFERRED
 from django.utils import timezone
 
 import analytics
@@ -52,7 +52,7 @@ from .exceptions import (
     UnknownToken,
 )
 from .models import GiftCard, GiftCardPool, PoolAlert
-from .selectors import is_low, with_stock
+from .selectors import FREE_CARD_SQL, free_cards, is_low, is_usable, with_stock
 from .tasks import (
     DELIVERIES_SCHEDULED_KEY, DELIVERY_MAX_RETRIES, check_pool_level_later, deliver_gift_card, dispatch_deliveries,
     notify_low_stock, pool_check_key,
@@ -70,17 +70,6 @@ EXPIRY_CHUNK = 1000
 AVAILABLE, CLAIMED = sql_literal(GiftCardStatus.AVAILABLE), sql_literal(GiftCardStatus.CLAIMED)
 PENDING, QUEUED = sql_literal(DeliveryStatus.PENDING), sql_literal(DeliveryStatus.QUEUED)
 SENDING, UNCONFIRMED = sql_literal(DeliveryStatus.SENDING), sql_literal(DeliveryStatus.UNCONFIRMED)
-# A card that can still be handed out: in stock, nobody's, not past its expiry date (valid through that day).
-FREE_CARD_SQL = (f"status = {AVAILABLE} AND recipient_id IS NULL"
-                 " AND (expires_on IS NULL OR expires_on >= %(today)s)")
-
-
-def free_cards(pool, today):
-    """The ORM twin of FREE_CARD_SQL."""
-    return GiftCard.objects.filter(
-        Q(expires_on__isnull=True) | Q(expires_on__gte=today),
-        pool=pool, status=GiftCardStatus.AVAILABLE, recipient__isnull=True,
-    )
 
 
 def after_commit(hook):
@@ -635,7 +624,7 @@ def redeem(*, token, channel=RedemptionChannel.WEB, request=None, actor=None):
             raise CampaignNotActive()
         if pool_id is None:
             raise NoRewardPool()
-        if held is not None and held.expires_on is not None and held.expires_on < timezone.localdate():
+        if held is not None and not is_usable(held, timezone.localdate()):
             _expire(cursor, [held.pk], timezone.now())  # the daily run has not got to it: a free card instead
             held = None
         card = _claim(cursor, recipient=recipient, held_card_id=held.pk if held else None, pool_id=pool_id,

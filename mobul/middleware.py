@@ -56,7 +56,7 @@ class RequestIdLogFilter(logging.Filter):
 
 class RateLimitHeadersMiddleware:
     """Tells API callers where they stand: X-RateLimit-Limit / -Remaining / -Reset (seconds) on responses
-    to requests a rate limit counted (see accounts.throttling)."""
+    to requests a rate limit counted (see mobul.ratelimit), refusals included."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -64,6 +64,9 @@ class RateLimitHeadersMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         usage = getattr(request, "ratelimit_usage", None)
+        if usage is not None and response.status_code == 429 and response.has_header("Retry-After"):
+            # Refused after the limit counted it (the redemption cooldown): nothing passes before Retry-After.
+            usage = {**usage, "remaining": 0, "reset": int(response["Retry-After"])}
         if usage is not None:
             response["X-RateLimit-Limit"] = str(usage["limit"])
             response["X-RateLimit-Remaining"] = str(max(0, usage["remaining"]))

@@ -1,11 +1,13 @@
 """OpenAPI generation: what every operation shares, stated once (the Idempotency-Key header, the one error
-shape on every status an operation can answer with)."""
+shape on every status an operation can answer with, which ids must be the caller's own)."""
 
+from django_filters import ModelChoiceFilter, ModelMultipleChoiceFilter
+from drf_spectacular.contrib.django_filters import DjangoFilterExtension
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
-from .idempotency import HEADER, MAX_KEY_LENGTH
+from .idempotency import HEADER, KEPT_CLIENT_ERRORS, MAX_KEY_LENGTH
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -44,6 +46,30 @@ RATE_LIMIT_HEADERS = {
 }
 
 
+OWN_PATH_ID = "Must be one of yours: another client's is a 404, as if it did not exist."
+
+
+def own_id(name):
+    """The description of an input naming another object, which must be the caller's own."""
+    return f"The id of one of your own {name}s: another client's is refused (400) like an id that does not exist."
+
+
+class TenantFilterExtension(DjangoFilterExtension):
+    """accounts.api.filtering.TenantFilterBackend's filters, documented as drf-spectacular documents django-filter's,
+    each filter naming another object saying that it takes only the caller's own."""
+
+    target_class = "accounts.api.filtering.TenantFilterBackend"
+    priority = 1  # over drf-spectacular's own, which matches this subclass of DjangoFilterBackend too
+
+    def resolve_filter_field(self, auto_schema, model, filterset_class, field_name, filter_field):
+        parameters = super().resolve_filter_field(auto_schema, model, filterset_class, field_name, filter_field)
+        if isinstance(filter_field, (ModelChoiceFilter, ModelMultipleChoiceFilter)):
+            name = filter_field.queryset.model._meta.verbose_name
+            for parameter in parameters:
+                parameter.setdefault("description", own_id(name))
+        return parameters
+
+
 def error_response(status, description=None):
     """For @extend_schema on a view whose errors the generic rules below cannot foresee."""
     return OpenApiResponse(ErrorSerializer, description=description or ERROR_DESCRIPTIONS[status])
@@ -66,7 +92,16 @@ class AutoSchema(SpectacularAutoSchema):
         for response in responses.values():
             response.setdefault("headers", {}).update(RATE_LIMIT_HEADERS)
         operation["responses"] = dict(sorted(responses.items()))
+        for parameter in operation.get("parameters", []):
+            if parameter["in"] == "path":
+                parameter["description"] = " ".join(filter(None, [parameter.get("description"), OWN_PATH_ID]))
         return operation
+
+    def _get_serializer_field_meta(self, field, direction):
+        meta = super()._get_serializer_field_meta(field, direction)
+        if direction == "request" and isinstance(field, serializers.PrimaryKeyRelatedField) and not field.help_text:
+            meta["description"] = own_id(field.field_name.replace("_", " "))
+        return meta
 
     def _error_statuses(self, operation):
         locations = {parameter["in"] for parameter in operation.get("parameters", [])}
@@ -78,8 +113,8 @@ class AutoSchema(SpectacularAutoSchema):
             statuses |= {401, 403}
             if self.method in WRITE_METHODS:
                 statuses.add(503)  # the API rate limit lets writes through only when it can count them
-        # DRF's paginators answer a page past the end, or a cursor they did not issue, with 404.
-        if "path" in locations or query_names & {"page", "cursor"}:
+        # DRF's page-number paginator answers a page past the end with 404 (a bad cursor is a 400).
+        if "path" in locations or "page" in query_names:
             statuses.add(404)
         if self.method in WRITE_METHODS:
             statuses.add(409)
@@ -90,10 +125,17 @@ def document_idempotency_key(result, generator, request, public):
     """Every POST accepts an Idempotency-Key header (see mobul.idempotency)."""
     parameter = {
         "in": "header", "name": HEADER, "required": False,
-        "description": "Any unique string (a UUID): a retry with the same key and body gets the first response "
-                       "back instead of doing the work twice. Kept 24 hours; reusing a key for a different "
-                       "request is a 409.",
-        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
+        "description": f"1 to {MAX_KEY_LENGTH} printable ASCII characters (letters, digits, punctuation, spaces), "
+                       "unique per request: a UUID is a good choice; any other key is a 400 "
+                       "`invalid_idempotency_key`. A retry with the same key and body gets the first response "
+                       "back (header `Idempotent-Replayed: true`) instead of doing the work twice, for 24 hours. "
+                       "Only successes and the refusals the request alone decides "
+                       f"({', '.join(map(str, sorted(KEPT_CLIENT_ERRORS)))}) are kept; after any other answer "
+                       "(401, 403, 404, 409, 429, 5xx) a retry is judged again. With credentials, reusing a key "
+                       "for a different request is a 409; without (public redemption), keys are scoped to the "
+                       "caller's address and the request, so a different request is a new one.",
+        # What mobul.idempotency accepts: isascii() and isprintable(), i.e. space to tilde.
+        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH, "pattern": "^[ -~]+$"},
     }
     for operations in result.get("paths", {}).values():
         if "post" in operations:

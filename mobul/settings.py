@@ -58,6 +58,8 @@ if not SECRET_KEY:
     if PRODUCTION:
         raise ImproperlyConfigured("SECRET_KEY must be set when MOBUL_ENV=production.")
     SECRET_KEY = "insecure-local-development-key-do-not-use-in-production"
+# Former keys, still accepted while what they signed or sealed expires (sessions, kept Idempotency-Key answers).
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "" if PRODUCTION else "localhost,127.0.0.1,[::1],testserver")
 if PRODUCTION and not ALLOWED_HOSTS:
@@ -81,6 +83,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    # Its system check refuses a cache the counters cannot live in (mobul.ratelimit counts with its core).
+    "django_ratelimit",
     "accounts",
     "campaigns",
     "giftcards",
@@ -99,6 +103,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "mobul.api.ApiNotFoundMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -224,6 +229,7 @@ CELERY_TASK_ROUTES = {
     # Partition upkeep and retention: nightly drops and archiving, restores from cold storage, card expiry.
     "analytics.tasks.maintain_partitions": {"queue": "retention"},
     "ops.tasks.run_retention_job": {"queue": "retention"},
+    "ops.tasks.close_dead_retention_runs": {"queue": "monitoring"},
     "calltracking.tasks.restore_archived_recording": {"queue": "retention"},
     "giftcards.tasks.expire_gift_cards": {"queue": "retention"},
     # Checks, alerts and measurements.
@@ -273,6 +279,8 @@ CELERY_BEAT_SCHEDULE = {
         for job in ("events", "recordings", "recipients", "gift_card_logs", "audit_logs", "event_ingest_keys")
     },
     "ops.check_alerts": {"task": "ops.tasks.check_alerts", "schedule": crontab()},
+    # Retention runs left `running` by a process that died are closed as failed.
+    "ops.close_dead_retention_runs": {"task": "ops.tasks.close_dead_retention_runs", "schedule": crontab(minute="*/5")},
     "ops.snapshot_database_size": {
         "task": "ops.tasks.snapshot_database_size",
         "schedule": crontab(hour=0, minute=5),
@@ -514,8 +522,9 @@ LOGGING = {
 }
 
 # --- Mobul ----------------------------------------------------------------------------------
-# Requests per window, counted in Redis: public redemption per IP and per token, API per key or user,
-# webhooks per account or tracking number.
+# Requests per window, counted in Redis by django-ratelimit (mobul.ratelimit): public redemption per IP and per
+# token, API per key or user, webhooks: Twilio's new calls per tracking number, mail scans per client IP.
+RATELIMIT_USE_CACHE = "default"
 RATELIMITS = {
     "redemption": env("RATELIMIT_REDEMPTION", "10/m"),
     "api": env("RATELIMIT_API", "100/m"),

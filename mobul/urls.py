@@ -8,7 +8,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from accounts.forms import AdminLoginForm, LoginForm
 from ops.views import health, metrics
 
-from .api import json_not_found, json_server_error
+from .api import json_server_error
 from .views import constant
 
 api_v1 = [
@@ -47,12 +47,6 @@ admin.site.login_form = AdminLoginForm
 admin.site.site_header = "Mobul staff"
 admin.site.site_title = "Mobul staff"
 admin.site.index_title = "Operations"
-
-
-def handler404(request, exception):
-    if request.path.startswith("/api/"):
-        return json_not_found(request, exception)
-    return defaults.page_not_found(request, exception)
 
 
 def handler500(request):

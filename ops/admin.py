@@ -12,7 +12,7 @@ from mobul.admin import ReadOnlyAdminMixin
 from . import latency, monitoring
 from .alerts import THRESHOLD_SETTING, current_values, threshold
 from .models import Alert, DatabaseSizeSnapshot, RetentionJob, RetentionRun
-from .retention import cutoff_for
+from .retention import RetentionRunning, cutoff_for, ensure_not_running
 from .tasks import run_retention_job
 
 logger = logging.getLogger(__name__)
@@ -97,10 +97,16 @@ class RetentionRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         form = RunRetentionForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             job, dry_run = form.cleaned_data["job"], form.cleaned_data["dry_run"]
-            run_retention_job.delay(job, dry_run=dry_run, triggered_by=f"admin: {request.user.get_username()}"[:64])
-            self.message_user(request, f"{RetentionJob(job).label}: {'dry run' if dry_run else 'run'} queued; it "
-                                       "appears below when it starts (a run already going is left to finish).",
-                              messages.SUCCESS)
+            triggered_by = f"admin: {request.user.get_username()}"[:64]
+            try:
+                ensure_not_running(job, closed_by=triggered_by)
+            except RetentionRunning as refusal:
+                self.message_user(request, refusal.message, messages.ERROR)
+            else:
+                run_retention_job.delay(job, dry_run=dry_run, triggered_by=triggered_by)
+                self.message_user(request, f"{RetentionJob(job).label}: {'dry run' if dry_run else 'run'} queued; it "
+                                           "appears below when it starts (listed as refused if another run of the "
+                                           "job starts first).", messages.SUCCESS)
             return HttpResponseRedirect(reverse("admin:ops_retentionrun_changelist"))
         context = {**self.admin_site.each_context(request), "title": "Run a retention job now", "form": form,
                    "opts": self.model._meta,

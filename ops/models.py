@@ -15,6 +15,8 @@ class RunStatus(models.TextChoices):
     RUNNING = "running", "Running"
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
+    # Not started: another run of the job held its lock.
+    REFUSED = "refused", "Refused (another run was going)"
 
 
 class RetentionRun(models.Model):

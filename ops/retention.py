@@ -10,21 +10,28 @@
 | event_ingest_keys | integrators' per-event idempotency keys deleted in batches (a retry comes within days) |
 Campaigns are never deleted.
 
-`run_job` wraps every job the same way: a Redis lock so two runs of one job never overlap, a RetentionRun
+`run_job` wraps every job the same way: a lock so two runs of one job never overlap, a RetentionRun
 row recording the cutoff, the counts and any errors, and a dry-run mode that only counts. Work goes in
 batches of settings.RETENTION_BATCH_SIZE rows, one short transaction each.
+
+The lock is a transaction-level advisory lock that a connection of the run's own holds in an open transaction
+for the whole run. PostgreSQL releases it as soon as that connection drops, so a run whose process dies (a
+SIGKILLed worker) blocks nothing: there is no lease to wait out. Being transaction-level it works through
+PgBouncer in transaction mode (which lends the run one server connection while it lasts). The transaction
+takes no snapshot between statements, so it holds back no vacuum. A run left `running` by a dead process is
+closed as failed by the job's next run, by "Run now" and by `close_dead_runs` (beat, every 5 minutes).
 """
 
 import logging
+import time
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
-from redis.exceptions import LockError
 
 from analytics.partitions import drop_partitions_before
 from calltracking.archive import archive_recording, due_for_archive
@@ -36,8 +43,10 @@ from .models import RetentionJob, RetentionRun, RunStatus
 
 logger = logging.getLogger(__name__)
 
-# A run holds its lock this long without progress before another may start; every batch renews it.
-LOCK_SECONDS = 30 * 60
+# A run that died a moment ago may still hold its lock until PostgreSQL sees its connection drop: wait this long.
+LOCK_WAIT_SECONDS = 5
+LOCK_POLL_SECONDS = 0.1
+TRY_LOCK_SQL = "SELECT pg_try_advisory_xact_lock(hashtext('ops.retention'), hashtext(%s))"
 ENDED_CAMPAIGN_STATUSES = (CampaignStatus.COMPLETED, CampaignStatus.CANCELLED)
 # Cleared on a recipient past retention: everything that identifies a person.
 PERSONAL_FIELDS = {
@@ -48,41 +57,114 @@ PERSONAL_FIELDS = {
 
 class RetentionRunning(Conflict):
     code = "retention_running"
-    default_message = "This retention job is already running; try again when it has finished."
+
+    def __init__(self, job):
+        live = RetentionRun.objects.filter(job=job, status=RunStatus.RUNNING).first()
+        which = (f" (run #{live.pk}, started {live.started_at:%Y-%m-%d %H:%M:%S} UTC by {live.triggered_by or 'unknown'})"
+                 if live else "")
+        super().__init__(f"{RetentionJob(job).label} is already running{which}; it was not started again. "
+                         "Try again when it has finished.")
+
+
+class LockLost(Exception):
+    """The connection holding a run's lock is gone: another run may have started, so this one stops."""
 
 
 def cutoff_for(job, *, now=None):
     return (now or timezone.now()) - timedelta(days=settings.RETENTION_DAYS[job])
 
 
-def run_job(job, *, dry_run=False, now=None, triggered_by=""):
-    """Runs one retention job under its lock and returns its RetentionRun. Raises RetentionRunning when
-    another run of the job holds the lock."""
-    if job not in JOBS:
-        raise ValueError(f"Unknown retention job {job!r}; the jobs are: {', '.join(JOBS)}.")
-    lock = cache.lock(f"ops:retention:{job}", timeout=LOCK_SECONDS, blocking=False)
-    if not lock.acquire(blocking=False):
-        raise RetentionRunning()
+@contextmanager
+def job_lock(job, *, wait_seconds=0):
+    """Holds `job`'s lock for the block, on a connection of its own; yields a check that raises LockLost once the
+    lock is gone. Raises RetentionRunning when another run holds it for longer than `wait_seconds`."""
+    holder = connections.create_connection(DEFAULT_DB_ALIAS)
     try:
-        run = RetentionRun.objects.create(job=job, dry_run=dry_run, cutoff=cutoff_for(job, now=now),
-                                          triggered_by=triggered_by[:64])
-        errors = []
-        try:
-            run.counts = JOBS[job](cutoff=run.cutoff, dry_run=dry_run, errors=errors, keep_alive=lock.reacquire)
-        except Exception as error:
-            logger.exception("Retention job %s failed", job)
-            errors.append(f"{type(error).__name__}: {error}")
-        run.errors = "\n".join(errors)
-        run.status = RunStatus.FAILED if errors else RunStatus.SUCCEEDED
-        run.finished_at = timezone.now()
-        run.save(update_fields=["counts", "errors", "status", "finished_at"])
-        logger.info("Retention job %s %s%s: %s", job, run.status, " (dry run)" if dry_run else "", run.counts)
-        return run
+        holder.set_autocommit(False)
+        with holder.cursor() as cursor:
+            deadline = time.monotonic() + wait_seconds
+            while not _try_lock(cursor, job):
+                if time.monotonic() >= deadline:
+                    raise RetentionRunning(job)
+                time.sleep(LOCK_POLL_SECONDS)
+
+        def still_held():
+            try:
+                with holder.cursor() as cursor:
+                    cursor.execute("SELECT 1")  # also keeps the holding transaction from idling out
+            except Exception as error:
+                raise LockLost(f"The connection holding the {job} lock was lost ({error}).") from error
+
+        yield still_held
     finally:
         try:
-            lock.release()
-        except LockError:
-            logger.warning("Retention job %s outlived its lock", job)
+            holder.rollback()
+        except DatabaseError:
+            pass  # the connection is gone already, and the lock with it
+        holder.close()
+
+
+def _try_lock(cursor, job):
+    cursor.execute(TRY_LOCK_SQL, [job])
+    return cursor.fetchone()[0]
+
+
+def _close_dead_runs(job, closed_by, *, keep=None):
+    """Marks `job`'s runs still `running` (but `keep`) as failed. Only called under the job's lock: no live run
+    has them."""
+    return RetentionRun.objects.filter(job=job, status=RunStatus.RUNNING).exclude(pk=keep).update(
+        status=RunStatus.FAILED, finished_at=timezone.now(),
+        errors=f"The process running it stopped before it finished (closed by {closed_by}).")
+
+
+def ensure_not_running(job, *, closed_by):
+    """Raises RetentionRunning when a run of `job` is going; closes the runs a dead process left `running`."""
+    with job_lock(job):
+        _close_dead_runs(job, closed_by)
+
+
+def close_dead_runs():
+    """Every job's runs left `running` by a process that died, closed as failed; their number."""
+    closed = 0
+    for job in set(RetentionRun.objects.filter(status=RunStatus.RUNNING).values_list("job", flat=True)):
+        try:
+            with job_lock(job):
+                closed += _close_dead_runs(job, "the sweeper")
+        except RetentionRunning:
+            pass  # alive
+    return closed
+
+
+def run_job(job, *, dry_run=False, now=None, triggered_by=""):
+    """Runs one retention job under its lock and returns its RetentionRun. Raises RetentionRunning when
+    another run of the job holds the lock; the refusal is recorded as a `refused` run."""
+    if job not in JOBS:
+        raise ValueError(f"Unknown retention job {job!r}; the jobs are: {', '.join(JOBS)}.")
+    cutoff, triggered_by = cutoff_for(job, now=now), triggered_by[:64]
+    try:
+        with job_lock(job, wait_seconds=LOCK_WAIT_SECONDS) as still_held:
+            return _run_locked(job, dry_run=dry_run, cutoff=cutoff, triggered_by=triggered_by, keep_alive=still_held)
+    except RetentionRunning as refusal:
+        RetentionRun.objects.create(job=job, dry_run=dry_run, cutoff=cutoff, triggered_by=triggered_by,
+                                    status=RunStatus.REFUSED, finished_at=timezone.now(), errors=refusal.message)
+        raise
+
+
+def _run_locked(job, *, dry_run, cutoff, triggered_by, keep_alive):
+    run = RetentionRun.objects.create(job=job, dry_run=dry_run, cutoff=cutoff, triggered_by=triggered_by)
+    _close_dead_runs(job, f"run #{run.pk}", keep=run.pk)
+    errors = []
+    try:
+        run.counts = JOBS[job](cutoff=run.cutoff, dry_run=dry_run, errors=errors, keep_alive=keep_alive)
+    except Exception as error:
+        logger.exception("Retention job %s failed", job)
+        errors.append(f"{type(error).__name__}: {error}")
+    run.errors = "\n".join(errors)
+    run.status = RunStatus.FAILED if errors else RunStatus.SUCCEEDED
+    run.finished_at = timezone.now()
+    run.save(update_fields=["counts", "errors", "status", "finished_at"])
+    logger.info("Retention job %s %s%s: %s", job, run.status, " (dry run)" if dry_run else "", run.counts)
+    return run
 
 
 # --- The jobs ----------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ from datetime import timedelta
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
@@ -16,7 +17,7 @@ from mobul.api import CursorPagination
 from mobul.exceptions import DomainError
 from mobul.replicas import ReplicaReadsMixin
 
-from ..ingest import ingest_events
+from ..ingest import MAX_BATCH, ingest_events
 from ..models import Event
 from ..selectors import campaign_analytics
 
@@ -39,10 +40,12 @@ class EventSerializer(serializers.Serializer):
 
 
 class EventInSerializer(serializers.Serializer):
-    campaign = serializers.IntegerField()
+    campaign = serializers.IntegerField(help_text="The id of one of your own campaigns: another client's is an "
+                                                  "`unknown_campaign` item error, like an id that does not exist.")
     event_type = serializers.CharField(help_text='A built-in type or "custom.<name>".')
     occurred_at = serializers.DateTimeField(required=False, help_text="Defaults to now.")
-    recipient = serializers.IntegerField(required=False)
+    recipient = serializers.IntegerField(required=False, help_text="The id of a recipient of that campaign: any "
+                                                                   "other is an `unknown_recipient` item error.")
     source = serializers.CharField(required=False, default="api")
     payload = serializers.JSONField(required=False)
     idempotency_key = serializers.CharField(required=False, max_length=100)
@@ -88,15 +91,26 @@ class EventsView(ReplicaReadsMixin, GenericAPIView):
 
     replica_actions = frozenset({"get"})
     permission_classes = [IsTenantActor]
+    # Requests filter by hand, within the time range; and without OrderingFilter, `?ordering=` is not offered (it
+    # was a 500: DRF's OrderingFilter cannot list the fields of a model with a composite key).
+    filter_backends = []
     pagination_class = EventCursorPagination
     serializer_class = EventSerializer
     queryset = Event.objects.none()  # for the schema generator; requests build their own, range-bound
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("from", str, required=True, description="Start (inclusive), ISO 8601 with timezone"),
-            OpenApiParameter("to", str, required=True, description="End (exclusive), ISO 8601 with timezone"),
-            OpenApiParameter("campaign", int), OpenApiParameter("event_type", str), OpenApiParameter("recipient", int),
+            OpenApiParameter("from", OpenApiTypes.DATETIME, required=True,
+                             description="Start (inclusive): an ISO 8601 date and time with its UTC offset, e.g. "
+                                         "`2026-12-01T00:00:00Z` or `2026-12-01T09:30:00+01:00`."),
+            OpenApiParameter("to", OpenApiTypes.DATETIME, required=True,
+                             description=f"End (exclusive), written like `from`: after it, at most "
+                                         f"{MAX_RANGE.days} days later."),
+            OpenApiParameter("campaign", int, description="The id of one of your own campaigns: another client's "
+                                                          "matches no event."),
+            OpenApiParameter("event_type", str),
+            OpenApiParameter("recipient", int, description="The id of one of your own recipients: another "
+                                                           "client's matches no event."),
         ],
         responses=EventSerializer(many=True),
     )
@@ -118,7 +132,9 @@ class EventsView(ReplicaReadsMixin, GenericAPIView):
         return self.get_paginated_response(EventSerializer(page, many=True).data)
 
     @extend_schema(
-        request=inline_serializer("EventBatch", {"events": EventInSerializer(many=True)}),
+        request=inline_serializer("EventBatch", {"events": serializers.ListField(
+            child=EventInSerializer(), min_length=1, max_length=MAX_BATCH,
+            help_text=f"1 to {MAX_BATCH:,} events; each is stored or reported in `errors` by its index.")}),
         responses=inline_serializer("EventBatchResult", {
             "accepted": serializers.IntegerField(), "duplicates": serializers.IntegerField(),
             "errors": serializers.ListField(child=serializers.DictField()),
@@ -145,8 +161,11 @@ class CampaignAnalyticsView(ReplicaReadsMixin, GenericAPIView):
     queryset = Campaign.objects.none()  # for the schema generator; requests scope their own
 
     @extend_schema(
-        parameters=[OpenApiParameter("from", str, description="First day (YYYY-MM-DD), default 30 days ago"),
-                    OpenApiParameter("to", str, description="Last day (YYYY-MM-DD), default today")],
+        parameters=[OpenApiParameter("from", OpenApiTypes.DATE,
+                                     description="First day (YYYY-MM-DD, UTC); default 30 days before today."),
+                    OpenApiParameter("to", OpenApiTypes.DATE,
+                                     description=f"Last day (YYYY-MM-DD, UTC), on or after `from` and at most "
+                                                 f"{MAX_ANALYTICS_DAYS} days later; default today.")],
         responses=inline_serializer("CampaignAnalytics", {"funnel": serializers.ListField(child=serializers.DictField()),
                                                           "daily": serializers.DictField()}),
     )

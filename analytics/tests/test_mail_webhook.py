@@ -367,3 +367,20 @@ def test_staff_see_scans_read_only_in_the_admin(client, url, platform_admin, rec
     assert client.get(reverse("admin:analytics_mailscan_add")).status_code == 403
     page = client.get(reverse("admin:analytics_mailscan_change", args=[MailScan.objects.get().pk]))
     assert page.status_code == 200 and b'name="_save"' not in page.content
+
+
+def test_requests_are_rate_limited_per_client_ip_signed_or_not(client, url, recipients, settings):
+    settings.RATELIMITS = {**settings.RATELIMITS, "webhook": "3/m"}
+    assert post(client, url, {"scans": [scan(recipients[0], "s-1")]}).status_code == 200
+    assert post(client, url, {"scans": [scan(recipients[0], "s-2")]}, headers={}).status_code == 401
+    assert post(client, url, {"scans": [scan(recipients[0], "s-3")]}).status_code == 200
+
+    refused = post(client, url, {"scans": [scan(recipients[1], "s-4")]})
+    assert_error(refused, 429, "rate_limited")
+    wait = int(refused["Retry-After"])
+    assert 1 <= wait <= 60 and (refused["X-RateLimit-Remaining"], refused["X-RateLimit-Reset"]) == ("0", str(wait))
+    assert not MailScan.objects.filter(scan_id="s-4").exists()
+    # The vendor's other address has a budget of its own.
+    other = Client(REMOTE_ADDR="10.1.2.3")
+    assert post(other, url, {"scans": [scan(recipients[1], "s-4")]}).status_code == 200
+    assert status_of(recipients[1]) == RecipientStatus.DELIVERED

@@ -1,11 +1,20 @@
+import threading
+from datetime import timedelta
+
 import pytest
+from django.db import connection, transaction
 from django.utils import timezone
 
 from analytics.models import Event
 from campaigns.choices import CampaignStatus
+from campaigns.models import Campaign
 from campaigns.services import create_recipient
 from campaigns.tests.factories import CampaignFactory
 from campaigns.tokens import format_short_code
+from giftcards.choices import GiftCardStatus
+from giftcards.models import GiftCard
+from giftcards.services import assign_cards, redeem, void_card
+from giftcards.tests.factories import GiftCardPoolFactory, active_campaign, stock
 
 pytestmark = pytest.mark.django_db
 
@@ -62,3 +71,121 @@ def test_a_typed_code_leads_to_the_personal_page(client, recipient):
     wrong = client.post("/r/", {"code": "AAAAA-AAAAA"})
     assert wrong.status_code == 400
     assert "could not find that code" in wrong.content.decode()
+
+
+# --- What the page says about the gift card: from the recipient's own state ---------------------------
+
+CLAIM_BUTTON = "Claim my gift card"
+NO_CARD_LEFT = "Sorry, no gift card is left for you to claim."
+FALSE_CLAIM = "All gift cards of this campaign have been claimed"
+
+
+@pytest.fixture
+def rewarded(tenant_a):
+    """A live campaign rewarding from a pool of 10 cards, with 4 recipients, and a draft campaign of 8."""
+    pool = GiftCardPoolFactory(client=tenant_a.client)
+    stock(pool, 10)
+    live, people = active_campaign(tenant_a.client, pool, recipients=4)
+    later, others = active_campaign(tenant_a.client, pool, recipients=8)
+    Campaign.objects.filter(pk=later.pk).update(status=CampaignStatus.DRAFT)
+    later.refresh_from_db()
+    return pool, live, people, later
+
+
+def page_of(client, person):
+    return client.get(f"/r/{person.redemption_token}").content.decode()
+
+
+def test_a_recipient_who_can_claim_sees_the_button_and_one_who_holds_a_card_sees_it(client, rewarded):
+    pool, live, people, later = rewarded
+    assert CLAIM_BUTTON in page_of(client, people[0]) and NO_CARD_LEFT not in page_of(client, people[0])
+    code = redeem(token=people[0].redemption_token).code
+    mine = page_of(client, people[0])
+    assert code in mine and CLAIM_BUTTON not in mine
+    theirs = page_of(client, people[1])
+    assert CLAIM_BUTTON in theirs and code not in theirs
+
+
+def test_a_pool_drained_by_another_campaigns_assignment_is_told_truthfully(client, rewarded):
+    """The issue's story: two of the live campaign's recipients claimed, then the rest of the pool went to
+    another campaign's recipients. The live campaign's others have no card to get, and are not told that all
+    cards were claimed (2 of 10 were)."""
+    pool, live, people, later = rewarded
+    for person in people[:2]:
+        redeem(token=person.redemption_token)
+    assign_cards(pool=pool, campaign=later)
+    page = page_of(client, people[2])
+    assert NO_CARD_LEFT in page and CLAIM_BUTTON not in page and FALSE_CLAIM not in page
+    refused = client.post(f"/r/{people[2].redemption_token}/claim")
+    assert refused.status_code == 409
+    assert NO_CARD_LEFT in refused.content.decode() and CLAIM_BUTTON not in refused.content.decode()
+    assert FALSE_CLAIM not in refused.content.decode()
+    # A recipient of the other campaign holds an assigned card: theirs to claim, once that campaign is mailed.
+    Campaign.objects.filter(pk=later.pk).update(status=CampaignStatus.ACTIVE)
+    holder = later.recipients.order_by("pk").first()
+    assert CLAIM_BUTTON in page_of(client, holder)
+    assert client.post(f"/r/{holder.redemption_token}/claim").status_code == 302
+    holder.refresh_from_db()
+    assert holder.gift_card.status == GiftCardStatus.CLAIMED and holder.gift_card.pool == pool
+
+
+def test_a_recipient_holding_an_assigned_card_can_claim_it_with_the_pool_otherwise_empty(client, rewarded):
+    pool, live, people, later = rewarded
+    assign_cards(pool=pool, campaign=live)
+    GiftCard.objects.filter(pool=pool, recipient__isnull=True).update(status=GiftCardStatus.VOID)
+    assert CLAIM_BUTTON in page_of(client, people[3])
+    assert client.post(f"/r/{people[3].redemption_token}/claim").status_code == 302
+    people[3].refresh_from_db()
+    assert people[3].gift_card.last4 in page_of(client, people[3])
+
+
+def test_after_a_voided_card_the_page_says_when_a_new_claim_is_possible(client, rewarded):
+    pool, live, people, later = rewarded
+    redeem(token=people[0].redemption_token)
+    card = GiftCard.objects.get(recipient=people[0])
+    void_card(card=card, reason="lost in the mail")
+    GiftCard.objects.filter(pk=card.pk).update(claimed_at=card.claimed_at - timedelta(seconds=170))
+    page = page_of(client, people[0])
+    assert "You can claim a new gift card in 3 minutes." in page and CLAIM_BUTTON not in page
+    GiftCard.objects.filter(pk=card.pk).update(claimed_at=card.claimed_at - timedelta(minutes=6))
+    assert CLAIM_BUTTON in page_of(client, people[0])
+
+
+def test_a_rate_limited_claim_keeps_the_button_and_says_why(client, rewarded, settings):
+    settings.RATELIMITS = {**settings.RATELIMITS, "redemption": "1/m"}
+    pool, live, people, later = rewarded
+    assert client.post(f"/r/{people[0].redemption_token}/claim").status_code == 302
+    limited = client.post(f"/r/{people[1].redemption_token}/claim")
+    page = limited.content.decode()
+    assert limited.status_code == 429 and CLAIM_BUTTON in page
+    assert 'role="alert"' in page and NO_CARD_LEFT not in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cards_held_by_claims_in_flight_ask_to_try_again_not_that_all_were_claimed(client, tenant_a):
+    pool = GiftCardPoolFactory(client=tenant_a.client)
+    stock(pool, 1)
+    live, people = active_campaign(tenant_a.client, pool, recipients=1)
+    locked, release = threading.Event(), threading.Event()
+
+    def claim_in_flight():
+        # Another claim holds the pool's only free card (on its own connection), and may yet let it go.
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SELECT id FROM gift_cards WHERE pool_id = %s FOR UPDATE", [pool.pk])
+                locked.set()
+                release.wait(timeout=30)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=claim_in_flight)
+    holder.start()
+    try:
+        assert locked.wait(timeout=30)
+        refused = client.post(f"/r/{people[0].redemption_token}/claim")
+    finally:
+        release.set()
+        holder.join()
+    page = refused.content.decode()
+    assert refused.status_code == 409 and FALSE_CLAIM not in page and NO_CARD_LEFT not in page
+    assert "Please try again in a moment." in page and CLAIM_BUTTON in page

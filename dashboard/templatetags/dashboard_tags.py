@@ -33,9 +33,18 @@ def event_label(event_type):
     return EventType(event_type).label if event_type in EventType.values else event_type
 
 
+# The channels giftcards.delivery.send_card reports, joined by "+" ("email+sms"), as the timeline words them.
+DELIVERY_CHANNEL_LABELS = {"email": "email", "sms": "SMS"}
+
+
 @register.filter
-def event_source(source):
-    return EventSource(source).label if source in EventSource.values else source
+def event_via(event):
+    """How the event reached the recipient: a delivered card's channels (its payload has them; the event's
+    source only says the platform sent it), else the event's source."""
+    channels = event.payload.get("channel") if isinstance(event.payload, dict) else None
+    if event.event_type == EventType.GIFT_CARD_DELIVERED and channels and isinstance(channels, str):
+        return " and ".join(DELIVERY_CHANNEL_LABELS.get(channel, channel) for channel in channels.split("+"))
+    return EventSource(event.source).label if event.source in EventSource.values else event.source
 
 
 @register.filter

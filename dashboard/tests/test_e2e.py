@@ -14,12 +14,13 @@ import pytest
 import requests
 from django.conf import settings
 from django.core import mail
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connections
 
 from accounts.models import Membership
 from analytics.choices import EventType
-from campaigns.choices import CampaignStatus
-from campaigns.models import Campaign
+from campaigns.choices import CampaignStatus, ImportStatus
+from campaigns.models import Campaign, ImportJob
 from campaigns.services import create_recipient
 from campaigns.tests.factories import CampaignFactory, MailTemplateFactory, csv_bytes, person
 from giftcards.tests.factories import GiftCardPoolFactory, stock
@@ -271,3 +272,55 @@ def test_public_pages_keep_their_look_under_the_strict_policy(browser_page, tena
     page.goto(f"/r/{recipient.redemption_token}")
     assert "Hello Ann" in page.locator("h1").inner_text()
     shoot(page, "13-purl-landing")
+
+
+def test_an_import_that_fails_while_watched_shows_why_instead_of_a_bar(browser_page, tenant_a):
+    """The page is open while the job runs; the polling script meets the failure (the bar had stayed at 99 %)."""
+    page = browser_page
+    campaign = CampaignFactory(client=tenant_a.client, name="Autumn list")
+    upload = SimpleUploadedFile("autumn.csv", csv_bytes([person(n) for n in range(4)]), content_type="text/csv")
+    job = ImportJob.objects.create(client=tenant_a.client, campaign=campaign, file=upload,
+                                   original_filename="autumn.csv", size_bytes=upload.size,
+                                   status=ImportStatus.RUNNING, rows_total=4, rows_done=2)
+    sign_in(page, tenant_a.admin)
+    page.goto(f"/app/imports/{job.pk}/")
+    page.locator('#import[data-polled="true"]').wait_for()
+    assert page.locator("#import-progress").is_visible()
+    assert page.locator("#import-percent").inner_text() == "50"
+    ImportJob.objects.filter(pk=job.pk).update(
+        status=ImportStatus.FAILED, rows_done=4, rows_imported=0,
+        error_message="The file could not be read past row 4: bad quoting. Save it as CSV UTF-8.")
+    page.locator('#import[data-finished="true"]').wait_for()
+    assert page.locator("#import-state").inner_text() == "Failed"
+    assert not page.locator("#import-progress").is_visible()
+    assert not page.locator("#import-percent").is_visible()
+    assert "could not be read past row 4" in page.get_by_role("alert").inner_text()
+    shoot(page, "14-import-failed")
+
+
+def test_assigning_cards_shows_a_preview_and_waits_for_the_confirmation(browser_page, tenant_a):
+    page = browser_page
+    pool = GiftCardPoolFactory(client=tenant_a.client, name="Shared rewards")
+    stock(pool, 4)
+    live = make_active(CampaignFactory(client=tenant_a.client, name="Winter smile", gift_card_pool=pool))
+    target = CampaignFactory(client=tenant_a.client, name="Spring smile")
+    for n in range(6):
+        create_recipient(campaign=target, first_name=f"Sam{n}", last_name="Fox", address1=f"{n} Main St",
+                         city="Boston", state="MA", postal_code="02108")
+    Campaign.objects.create(client=tenant_a.client, name="Last year", status=CampaignStatus.COMPLETED)
+    sign_in(page, tenant_a.admin)
+    page.goto(f"/app/gift-cards/{pool.pk}/")
+    choice = page.get_by_label("Campaign")
+    assert choice.locator("option").all_inner_texts() == ["Choose a campaign", str(target), str(live)]
+    choice.select_option(label=str(target))
+    page.get_by_role("button", name="Preview the assignment").click()
+    page.get_by_role("heading", name="What the assignment would do").wait_for()
+    assert page.locator('[data-preview="cards_to_take"]').inner_text() == "4"
+    assert page.locator('[data-preview="shortfall"]').inner_text() == "2"
+    assert "“Winter smile” (active) also draws on this pool" in page.locator(
+        f'[data-sharing-campaign="{live.pk}"]').inner_text()
+    shoot(page, "15-assignment-preview")
+    assert not target.recipients.filter(gift_card__isnull=False).exists()
+    page.get_by_role("button", name="Assign 4 cards").click()
+    page.get_by_text("4 card(s) assigned to “Spring smile”.").wait_for()
+    assert target.recipients.filter(gift_card__isnull=False).count() == 4

@@ -14,8 +14,10 @@ from accounts.models import ApiKey, AuditLog, hash_api_key
 from analytics.choices import EventType
 from campaigns.choices import CampaignStatus, ImportStatus
 from campaigns.models import Campaign, ImportJob
+from campaigns.services import create_recipient
 from campaigns.tests.factories import csv_bytes, person
 from giftcards.models import GiftCard
+from giftcards.services import redeem
 from mobul.tests.test_strict_csp import inline_code_in
 
 from .factories import make_active, respond
@@ -75,6 +77,21 @@ def test_overview_shows_live_campaigns_with_their_numbers_and_the_alerts(admin_c
         status="claimed")
     page = text(admin_client.get(reverse("dashboard:overview")))
     assert "Gift-card stock low" in page and "has 1 of 20 cards left" in page
+
+
+@pytest.mark.parametrize("who", ["admin", "member", "agent"])
+def test_overview_lists_only_live_campaigns(signed_in, world_a, world_b, who):
+    make_active(world_a.campaign)
+    make_active(world_b.campaign)
+    client_a = world_a.tenant.client
+    for name, status in [("Paused mailer", CampaignStatus.PAUSED), ("Mailed mailer", CampaignStatus.MAILED),
+                         ("Finished mailer", CampaignStatus.COMPLETED), ("Dropped mailer", CampaignStatus.CANCELLED),
+                         ("Draft mailer", CampaignStatus.DRAFT)]:
+        Campaign.objects.create(client=client_a, name=name, status=status)
+    page = text(signed_in(getattr(world_a.tenant, who)).get(reverse("dashboard:overview")))
+    listed = re.findall(r'<h3><a href="/app/campaigns/\d+/">([^<]+)</a></h3>', page)
+    assert sorted(listed) == sorted([world_a.campaign.name, "Paused mailer", "Mailed mailer"])
+    assert "3 live campaigns of 6" in page
 
 
 # --- Campaigns ------------------------------------------------------------------------------
@@ -219,6 +236,27 @@ def test_recipient_timeline_lists_events_newest_first(admin_client, world_a):
     assert recipient.purl in page
 
 
+@pytest.mark.parametrize("who", ["admin", "member"])
+def test_the_timeline_names_the_channels_a_card_was_delivered_by(signed_in, world_a, who,
+                                                                 django_capture_on_commit_callbacks):
+    by_both = world_a.recipients[0]  # has an email address and a phone number
+    by_email = create_recipient(campaign=world_a.campaign, first_name="Eve", last_name="Mailonly",
+                                address1="9 Elm St", city="Springfield", state="IL", postal_code="62701",
+                                email="eve@example.com")
+    make_active(world_a.campaign)
+    for person_ in (by_both, by_email):
+        with django_capture_on_commit_callbacks(execute=True):
+            redeem(token=person_.redemption_token)
+    client = signed_in(getattr(world_a.tenant, who))
+
+    def delivered_line(person_):
+        page = text(client.get(reverse("dashboard:recipient_detail", args=[person_.pk])))
+        return re.search(r"Gift card delivered</span>\s*<span[^>]*>([^<]*)</span>", page).group(1)
+
+    assert delivered_line(by_both) == "via email and SMS"
+    assert delivered_line(by_email) == "via email"
+
+
 def test_importing_recipients_shows_progress_then_the_result(admin_client, world_a, django_capture_on_commit_callbacks):
     url = reverse("dashboard:recipient_import", args=[world_a.campaign.pk])
     upload = SimpleUploadedFile("new.csv", csv_bytes([person(n) for n in range(10, 15)] + [person(16, email="x@")]))
@@ -243,6 +281,21 @@ def test_a_running_import_reports_its_progress_without_a_result(admin_client, wo
     assert status == {**status, "finished": False, "percent": 40, "result_html": ""}
     page = text(admin_client.get(reverse("dashboard:import_progress", args=[job.pk])))
     assert 'http-equiv="refresh"' in page  # still moves without JavaScript
+    assert '<div id="import-bar">' in page
+
+
+@pytest.mark.parametrize("who", ["admin", "member", "agent"])
+def test_a_failed_import_shows_its_error_and_no_progress_bar(signed_in, world_a, who):
+    job = world_a.import_job  # failed after reading both of its rows: its percent stops short, at 99
+    client = signed_in(getattr(world_a.tenant, who))
+    page = text(client.get(reverse("dashboard:import_progress", args=[job.pk])))
+    assert re.search(r'<div id="import-bar" hidden>\s*<progress', page)
+    assert '<span id="import-state" class="badge badge-import-failed">Failed</span>' in page
+    assert "Nothing was imported" in page and job.error_message in page
+    assert 'http-equiv="refresh"' not in page
+    status = json.loads(client.get(reverse("dashboard:import_status", args=[job.pk])).content)
+    assert status["finished"] and status["failed"] and status["status_label"] == "Failed"
+    assert job.error_message in status["result_html"]
 
 
 @pytest.mark.parametrize("upload, message", [
@@ -294,7 +347,7 @@ def test_uploading_codes_and_assigning_cards(admin_client, world_a, django_captu
     assert bad.status_code == 400 and "exactly one code column" in text(bad)
 
     response = admin_client.post(reverse("dashboard:pool_assign", args=[world_a.pool.pk]),
-                                 {"campaign": world_a.campaign.pk}, follow=True)
+                                 {"campaign": world_a.campaign.pk, "confirmed": "true"}, follow=True)
     page = text(response)
     assert "3</strong> cards assigned" in page and "Every recipient of the campaign has a card." in page
     assert "3 card(s) assigned" in page

@@ -48,8 +48,11 @@ def test_campaign_changes_need_the_manage_campaigns_capability(signed_in, world_
 @pytest.mark.parametrize("role, allowed", [("admin", True), ("member", False), ("agent", False)])
 def test_gift_card_changes_need_the_manage_gift_cards_capability(signed_in, world_a, role, allowed):
     client = signed_in(user_of(world_a, role))
-    response = client.post(reverse("dashboard:pool_assign", args=[world_a.pool.pk]),
-                           {"campaign": world_a.campaign.pk})
+    url = reverse("dashboard:pool_assign", args=[world_a.pool.pk])
+    preview = client.post(url, {"campaign": world_a.campaign.pk})
+    assert preview.status_code == (200 if allowed else 403)
+    assert not world_a.campaign.recipients.filter(gift_card__isnull=False).exists()
+    response = client.post(url, {"campaign": world_a.campaign.pk, "confirmed": "true"})
     assert response.status_code == (302 if allowed else 403)
     assert world_a.campaign.recipients.filter(gift_card__isnull=False).exists() is allowed
     page = client.get(reverse("dashboard:pool_detail", args=[world_a.pool.pk])).content.decode()

@@ -41,7 +41,6 @@ def _pool_page(request, pool, upload_form=None, assign_form=None, status=200):
         "assign_form": assign_form or AssignForm(client=pool.client),
         "assign_result": request.session.pop(ASSIGN_RESULT_KEY, None),
         "imports": ImportJob.objects.filter(pool=pool, kind=ImportKind.GIFT_CARDS).order_by("-created_at", "-pk")[:10],
-        "campaigns": pool.campaigns.order_by("-created_at", "-pk")[:20],
     }, status=status)
 
 
@@ -70,11 +69,18 @@ def pool_upload(request, pool_id):
 @never_cache
 @dashboard_view(capability=None, methods=("POST",))
 def pool_assign(request, pool_id):
+    """Two steps: what assigning to the chosen campaign would take (and from which other campaigns drawing on the
+    pool), then, once confirmed on that page, the assignment."""
     pool = _pool(request, pool_id, Capability.MANAGE_GIFT_CARDS)
     form = AssignForm(request.POST, client=pool.client)
     if form.is_valid():
         campaign = form.cleaned_data["campaign"]
         try:
+            if not form.cleaned_data["confirmed"]:
+                return render(request, "dashboard/giftcards/assign_preview.html", {
+                    "pool": stock_levels(pool), "campaign": campaign,
+                    "preview": services.assignment_preview(pool=pool, campaign=campaign),
+                })
             result = services.assign_cards(pool=pool, campaign=campaign, request=request)
         except DomainError as error:
             add_service_error(form, error)

@@ -71,7 +71,9 @@ def _job(request, import_id):
 
 
 def _job_context(job):
-    return {"job": job, "finished": job.status in FINISHED, "back_url": _back_url(job)}
+    # A failed import has no progress to show: the page shows why it failed instead of a bar short of 100 %.
+    return {"job": job, "finished": job.status in FINISHED, "failed": job.status == ImportStatus.FAILED,
+            "back_url": _back_url(job)}
 
 
 def _back_url(job):
@@ -95,6 +97,7 @@ def import_status(request, import_id):
     return JsonResponse({
         "status": job.status, "status_label": job.get_status_display(), "percent": job.progress_percent,
         "rows_done": job.rows_done, "rows_total": job.rows_total, "finished": context["finished"],
+        "failed": context["failed"],
         "result_html": render_to_string("dashboard/imports/_result.html", context, request=request)
         if context["finished"] else "",
     })

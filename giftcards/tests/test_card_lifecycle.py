@@ -9,8 +9,11 @@ from django.utils import timezone
 from accounts.models import AuditLog
 from analytics.choices import EventType
 from analytics.models import Event
+from campaigns.models import Recipient
 from giftcards.choices import DeliveryStatus, GiftCardStatus
+from giftcards.exceptions import PoolExhausted
 from giftcards.models import GiftCard, GiftCardLog
+from giftcards.selectors import reward_outlook
 from giftcards.services import assign_cards, assignment_preview, expire_cards, redeem
 from giftcards.tasks import expire_gift_cards
 from giftcards.tests.factories import GiftCardPoolFactory, active_campaign, stock
@@ -153,3 +156,19 @@ def test_staff_mark_a_card_redeemed_and_it_leaves_the_outbox(staff_client, tenan
     assert card.redeemed_at is not None
     page = staff_client.get("/admin/giftcards/giftcard/", {"status__exact": "redeemed"}).content.decode()
     assert f"…{card.last4}" in page
+
+
+def test_the_recipient_s_page_counts_no_card_past_its_date_as_left(tenant_a):
+    pool = GiftCardPoolFactory(client=tenant_a.client)
+    stock(pool, 2)
+    campaign, (person, holder) = active_campaign(tenant_a.client, pool, recipients=2)
+    yesterday = timezone.localdate() - timedelta(days=1)
+    free, assigned = _expiring(pool, yesterday, yesterday)
+    GiftCard.objects.filter(pk=assigned.pk).update(recipient=holder)
+    holder.gift_card = assigned
+    holder.save()
+    for recipient in (person, holder):
+        outlook = reward_outlook(Recipient.objects.select_related("campaign").get(pk=recipient.pk))
+        assert (outlook.can_claim, outlook.no_card_left) == (False, True)
+    with pytest.raises(PoolExhausted):
+        redeem(token=holder.redemption_token)

@@ -50,23 +50,30 @@ def test_load_spells_keys_as_the_checks_do_and_the_old_check_refuses_past_the_li
     assert bench.logged_rows() == 500
 
 
+def _counters(prefix):
+    """{key: count} of the Redis counters named `prefix`*: django-ratelimit's (rl:) or the previous limiter's."""
+    return {key: cache.get(key) for key in cache.keys(f"{prefix}*")}
+
+
 def test_each_measurement_checks_both_keys_for_real(rate_limits_table):
     allowed, _ = bench.rate()
     pairs = bench.run_keys([3, 4], checks=allowed, hits_per_key=allowed // 2)
     assert sorted(pairs) == [3] * (allowed // 2) + [4] * (allowed // 2)
 
-    assert len(bench.measure_old(pairs)) == allowed
+    assert len(bench.measure("old", pairs)) == allowed
     ip, token = bench.key_pair(3)
     assert (_rows_of(f"redemption:ip:{ip}"), _rows_of(f"redemption:token:{token}")) == (allowed // 2, allowed // 2)
-    assert len(bench.measure_project(pairs)) == allowed
+    for name, prefix in (("project", "rl:"), ("lua", "ratelimit:")):
+        assert len(bench.measure(name, pairs)) == allowed
+        # Two pairs, two keys each, each key counted at every check of its pair; apart from the other's counters.
+        assert sorted(_counters(prefix).values()) == [allowed // 2] * 4
 
-    # Both counted every check: the next round reaches the limit and the one after is refused.
-    bench.measure_old(pairs)
-    bench.measure_project(pairs)
-    with pytest.raises(SystemExit, match="refused pair 3"):
-        bench.measure_old(pairs)
-    with pytest.raises(SystemExit, match="refused pair 3"):
-        bench.measure_project(pairs)
+    # All counted every check: the next round reaches the limit and the one after is refused.
+    for name in bench.CHECKS:
+        bench.measure(name, pairs)
+    for name in bench.CHECKS:
+        with pytest.raises(SystemExit, match="refused pair 3"):
+            bench.measure(name, pairs)
 
 
 def test_a_run_measures_every_size_and_leaves_no_table(capsys):
@@ -74,10 +81,11 @@ def test_a_run_measures_every_size_and_leaves_no_table(capsys):
 
     assert [size["rows"] for size in sizes] == [0, 1_000]
     for size in sizes:
-        for name in ("project", "old"):
+        for name in bench.CHECKS:
             assert size[name]["checks"] == 20
             assert len(size[name]["run_medians_ms"]) == 2
             assert 0 < size[name]["median_ms"] <= size[name]["p95_ms"]
+        assert size["project_vs_lua"] == size["project"]["median_ms"] / size["lua"]["median_ms"]
         assert size["old_vs_project"] == size["old"]["median_ms"] / size["project"]["median_ms"]
     with connection.cursor() as cursor:
         cursor.execute("SELECT to_regclass('rate_limits')")
@@ -86,7 +94,9 @@ def test_a_run_measures_every_size_and_leaves_no_table(capsys):
     bench.report({"checks": 10, "hits_per_key": 5, "repeat": 2, "sizes": sizes})
     printed = capsys.readouterr().out
     assert "1,000 rows, run 2/2" in printed
-    assert "old/proj med" in printed
+    assert "proj/lua med" in printed and "old/proj med" in printed
+    rows = bench.report_rows({"sizes": sizes})
+    assert [row["floor_name"] for row in rows] == ["the previous Lua check", "the old count-then-insert check"] * 2
 
 
 def test_a_run_refuses_checks_that_would_be_limited():
@@ -104,4 +114,4 @@ def test_redemption_requests_are_measured_with_and_without_the_check(mailoutbox)
     # Every request claimed a card: two runs and the warm-up, with and without the check.
     assert GiftCard.objects.filter(status__in=CLAIMED_STATUSES).count() == 8
     # Only the requests with the check were counted: an IP and a token each.
-    assert len(cache.keys("ratelimit:*")) == 2 * 4
+    assert len(cache.keys("rl:*")) == 2 * 4

@@ -1,11 +1,16 @@
 """Retention jobs at their boundaries (one day younger kept, one day older removed), dry runs that change
 nothing, overlapping runs refused, the append-only logs purged only by the job, and the beat schedules."""
 
+import os
+import signal
+import subprocess
+import sys
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 
+import psycopg
 import pytest
 from django.conf import settings
-from django.core.cache import cache
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 from django.urls import reverse
@@ -19,12 +24,16 @@ from campaigns.choices import CampaignStatus
 from campaigns.models import Campaign, Recipient
 from campaigns.services import create_recipient
 from campaigns.tests.factories import CampaignFactory
+from campaigns.tests.test_import_worker import ROOT, _database_url, worker  # noqa: F401  (a real worker process)
 from giftcards.models import GiftCard, GiftCardLog
 from giftcards.tests.factories import GiftCardPoolFactory, stock
 from ops.beat import DatabaseScheduler, install_default_schedules
 from ops.models import RetentionRun
-from ops.retention import RetentionRunning, cutoff_for, run_job
+from ops import retention
+from ops.retention import RetentionRunning, close_dead_runs, cutoff_for, job_lock, run_job
 from mobul.celery import app as celery_app
+from mobul.tests.servers import wait_until
+from mobul.tests.test_pgbouncer import pgbouncer  # noqa: F401  (PgBouncer in transaction mode before the test database)
 
 pytestmark = pytest.mark.django_db
 DAY = timedelta(days=1)
@@ -216,18 +225,28 @@ def test_only_the_retention_job_can_delete_log_rows(tenant_a):
 
 # --- runs: lock, record, command --------------------------------------------------------------
 
-def test_an_overlapping_run_is_refused():
+@pytest.fixture
+def no_lock_wait(monkeypatch):
+    monkeypatch.setattr(retention, "LOCK_WAIT_SECONDS", 0)
+
+
+def _running(job, triggered_by="beat"):
+    return RetentionRun.objects.create(job=job, cutoff=cutoff_for(job), triggered_by=triggered_by)
+
+
+def test_an_overlapping_run_is_refused_and_the_refusal_recorded(no_lock_wait):
     _audit_rows(timedelta(days=1900))
-    other = cache.lock("ops:retention:audit_logs", timeout=60)
-    assert other.acquire(blocking=False)
-    try:
-        with pytest.raises(RetentionRunning):
-            run_job("audit_logs")
-        assert not RetentionRun.objects.exists() and AuditLog.objects.count() == 1
+    with job_lock("audit_logs"):  # another run, on a connection of its own
+        live = _running("audit_logs")
+        with pytest.raises(RetentionRunning, match=rf"already running \(run #{live.pk}, started .* by beat\)"):
+            run_job("audit_logs", triggered_by="manage.py retention")
+        refused = RetentionRun.objects.exclude(pk=live.pk).get()
+        assert (refused.status, refused.triggered_by, refused.finished_at is not None) == (
+            "refused", "manage.py retention", True)
+        assert AuditLog.objects.count() == 1
         # Other jobs have their own locks.
         assert run_job("gift_card_logs").status == "succeeded"
-    finally:
-        other.release()
+        live.delete()
     assert run_job("audit_logs").counts["rows"] == 1
 
 
@@ -237,10 +256,48 @@ def test_a_failing_job_is_recorded_as_failed_and_releases_its_lock(settings):
     run = run_job("events")
 
     assert run.status == "failed" and "in the future" in run.errors and run.finished_at
-    assert cache.lock("ops:retention:events", timeout=5).acquire(blocking=False)
+    with job_lock("events"):
+        pass
 
 
-def test_the_command_runs_a_job_and_reports(capsys):
+def test_a_run_that_loses_its_lock_stops_as_failed(settings, monkeypatch):
+    settings.RETENTION_BATCH_SIZE = 1
+    _audit_rows(timedelta(days=1900), timedelta(days=1901))
+    acquired = retention.job_lock
+
+    @contextmanager
+    def lock_cut_after_acquiring(job, **kwargs):
+        with acquired(job, **kwargs) as still_held:
+            with psycopg.connect(_database_url(), autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(pid) FROM pg_locks "
+                              "WHERE locktype = 'advisory' AND pid <> pg_backend_pid()")
+            yield still_held
+
+    monkeypatch.setattr(retention, "job_lock", lock_cut_after_acquiring)
+    run = run_job("audit_logs")
+
+    assert run.status == "failed" and "LockLost" in run.errors
+    assert AuditLog.objects.count() == 1  # it stopped after its first batch
+
+
+def test_runs_left_running_by_a_dead_process_are_closed_by_the_next_run_and_the_sweeper():
+    dead_events = _running("events")
+    with job_lock("gift_card_logs"):
+        alive = _running("gift_card_logs")
+        assert close_dead_runs() == 1
+    dead_events.refresh_from_db()
+    assert dead_events.status == "failed" and "closed by the sweeper" in dead_events.errors
+    alive.refresh_from_db()
+    assert alive.status == "running"
+
+    dead_logs = _running("audit_logs")
+    run = run_job("audit_logs")
+    dead_logs.refresh_from_db()
+    assert run.status == "succeeded" and dead_logs.status == "failed"
+    assert f"closed by run #{run.pk}" in dead_logs.errors
+
+
+def test_the_command_runs_a_job_and_reports(capsys, no_lock_wait):
     _audit_rows(timedelta(days=1900), timedelta(days=10))
 
     call_command("retention", "run", "audit_logs", "--dry-run")
@@ -251,9 +308,10 @@ def test_the_command_runs_a_job_and_reports(capsys):
     assert [(run.job, run.dry_run, run.triggered_by) for run in RetentionRun.objects.order_by("pk")] == [
         ("audit_logs", True, "manage.py retention"), ("audit_logs", False, "manage.py retention")]
 
-    cache.lock("ops:retention:audit_logs", timeout=60).acquire(blocking=False)
-    with pytest.raises(CommandError, match="already running"):
-        call_command("retention", "run", "audit_logs")
+    with job_lock("audit_logs"):
+        live = _running("audit_logs", triggered_by="admin: someone")
+        with pytest.raises(CommandError, match=rf"already running \(run #{live.pk}, .* by admin: someone\)"):
+            call_command("retention", "run", "audit_logs")
 
 
 def test_the_beat_task_runs_the_job(settings):
@@ -303,9 +361,89 @@ def test_staff_run_a_job_from_the_admin(staff_client, platform_admin):
     assert response.status_code == 200 and "Select a valid choice" in response.content.decode()
 
 
+def test_run_now_says_when_a_run_is_going_and_clears_a_dead_one(staff_client, platform_admin):
+    _audit_rows(timedelta(days=1900))
+    page = reverse("admin:ops_retention_run")
+    with job_lock("audit_logs"):
+        live = _running("audit_logs")
+        refused = staff_client.post(page, {"job": "audit_logs"}, follow=True).content.decode()
+        assert f"Audit logs (purge) is already running (run #{live.pk}" in refused and "not started again" in refused
+        assert list(RetentionRun.objects.values_list("pk", flat=True)) == [live.pk] and AuditLog.objects.exists()
+
+    # Its process died: the row is still `running`, the lock is gone. Run now closes it and runs.
+    queued = staff_client.post(page, {"job": "audit_logs"}, follow=True).content.decode()
+    assert "run queued" in queued
+    live.refresh_from_db()
+    assert live.status == "failed" and f"closed by admin: {platform_admin.email}" in live.errors
+    assert RetentionRun.objects.exclude(pk=live.pk).get().status == "succeeded" and not AuditLog.objects.exists()
+
+
 def test_the_beat_schedules_command_is_idempotent(capsys):
     call_command("beat_schedules")
     first = capsys.readouterr().out
     call_command("beat_schedules")
     assert "Created ops.retention.audit_logs." in first
     assert capsys.readouterr().out.strip() == "0 schedule(s) created; the others already existed."
+
+
+# --- a run whose process dies -----------------------------------------------------------------
+
+def _blocking_the_purge():
+    """A transaction of another connection holding the old audit rows, so a purge waits mid-job."""
+    holder = psycopg.connect(_database_url())
+    holder.execute("SELECT id FROM audit_logs FOR UPDATE")
+    return holder
+
+
+def _purge_waits_mid_job(process):
+    """Until the process's run is recorded and its DELETE is waiting on the rows held above."""
+    def waiting():
+        assert process.poll() is None, process.stderr.read().decode()
+        with psycopg.connect(_database_url(), autocommit=True) as probe:
+            return RetentionRun.objects.filter(job="audit_logs", status="running").exists() and probe.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND query LIKE 'DELETE FROM \"audit_logs\"%%'").fetchone()[0] == 1
+    wait_until(waiting, "the purge did not start", seconds=60)
+
+
+def _killed(process, holder):
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)
+    holder.rollback()
+    holder.close()
+
+
+def _rerun_succeeds_and_the_dead_run_is_failed(capsys):
+    dead = RetentionRun.objects.get(job="audit_logs", status="running")
+    call_command("retention", "run", "audit_logs")  # at once: no lease to wait out
+    assert "Done: rows: 2, batches: 1." in capsys.readouterr().out
+    assert not AuditLog.objects.filter(created_at__lt=cutoff_for("audit_logs")).exists()
+    dead.refresh_from_db()
+    assert dead.status == "failed" and dead.finished_at and "stopped before it finished" in dead.errors
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_mid_job_leaves_no_lock_and_its_run_is_closed_as_failed(worker, capsys):  # noqa: F811
+    from ops.tasks import run_retention_job
+
+    _audit_rows(timedelta(days=1900), timedelta(days=1901))
+    holder = _blocking_the_purge()
+    run_retention_job.delay("audit_logs")
+    _purge_waits_mid_job(worker)
+    _killed(worker, holder)
+    _rerun_succeeds_and_the_dead_run_is_failed(capsys)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_command_killed_mid_job_behind_pgbouncer_leaves_no_lock(pgbouncer, capsys):  # noqa: F811
+    _audit_rows(timedelta(days=1900), timedelta(days=1901))
+    holder = _blocking_the_purge()
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "retention", "run", "audit_logs"], cwd=ROOT,
+        env={**os.environ, "MOBUL_TESTING": "0", "DATABASE_URL": pgbouncer.url(), "DATABASE_PGBOUNCER": "true",
+             "REDIS_URL": settings.CACHE_REDIS_URL, "CELERY_BROKER_URL": settings.CELERY_BROKER_URL},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _purge_waits_mid_job(process)
+    _killed(process, holder)
+    _rerun_succeeds_and_the_dead_run_is_failed(capsys)  # this test's own connections go through PgBouncer too

@@ -38,11 +38,13 @@
     });
   }
 
-  // The import page polls its status URL and moves the bar until the job has finished, then shows the result.
+  // The import page polls its status URL and moves the bar until the job has finished, then shows the result;
+  // a failed job's bar goes away (the result says why nothing was imported).
   function importProgress() {
     var panel = document.querySelector("[data-import-status-url]");
     if (!panel) return;
     var url = panel.getAttribute("data-import-status-url");
+    var barBox = document.getElementById("import-bar");
     var bar = document.getElementById("import-progress");
     var percent = document.getElementById("import-percent");
     var count = document.getElementById("import-count");
@@ -52,6 +54,7 @@
     var formatter = new Intl.NumberFormat();
 
     function render(data) {
+      barBox.hidden = data.failed;
       bar.value = data.percent;
       bar.textContent = data.percent + " %";
       percent.textContent = data.percent;

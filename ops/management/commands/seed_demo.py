@@ -6,7 +6,7 @@ Running it again changes nothing that exists (passwords included); it only fills
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
@@ -60,8 +60,14 @@ LAST_NAMES = ["Lee", "Park", "Diaz", "Okafor", "Nguyen"]
 class Command(BaseCommand):
     help = "Load demo organizations, clients, users of every role and a campaign (idempotent)."
 
-    @transaction.atomic
     def handle(self, *args, **options):
+        if settings.PRODUCTION:
+            raise CommandError("seed_demo does not run when MOBUL_ENV=production: it creates users (a superuser "
+                               "among them) whose password is published in the README.")
+        self._seed()
+
+    @transaction.atomic
+    def _seed(self):
         password = settings.DEMO_PASSWORD
         organizations = {
             slug: Organization.objects.get_or_create(slug=slug, defaults={"name": name, "kind": kind})[0]

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('ops', '0003_event_ingest_keys_job'),
+        ('ops', '0004_retention_run_refused'),
     ]
 
     operations = [
