@@ -87,7 +87,8 @@ def record_event(*, event_type, source, campaign=None, campaign_id=None, recipie
         if missing is None:
             raise
         raise missing from error
-    transaction.on_commit(schedule_rollups if count_later else lambda: bump_campaign_version(campaign_id))
+    # Robust: the event is committed, and the minutely apply_rollups makes up for a wake-up lost with Redis.
+    transaction.on_commit(schedule_rollups if count_later else lambda: bump_campaign_version(campaign_id), robust=True)
     return Event(id=event_id, created_at=created_at, campaign_id=campaign_id, recipient_id=recipient_id,
                  event_type=event_type, source=source, payload=payload)
 

@@ -49,9 +49,8 @@ from analytics.services import RECORD_COUNT_LATER_SQL  # noqa: E402
 from campaigns.choices import CampaignStatus  # noqa: E402
 from campaigns.models import Campaign  # noqa: E402
 from giftcards.choices import DeliveryStatus, GiftCardAction, GiftCardStatus, RedemptionChannel  # noqa: E402
-from giftcards.services import (  # noqa: E402
-    CARD_AND_POOL, CLAIM_SQL, LOCK_RECIPIENT_SQL, PICK_FREE, assign_cards, redeem,
-)
+from giftcards import card_log  # noqa: E402
+from giftcards.services import CLAIM_FREE_SQL, LOCK_RECIPIENT_SQL, assign_cards, redeem  # noqa: E402
 from giftcards.models import GiftCard  # noqa: E402
 from giftcards.tasks import deliver_gift_card, dispatch_deliveries  # noqa: E402
 
@@ -87,7 +86,6 @@ SELECT id, 'assigned', 'available', 'available', recipient_id, '', %(now)s FROM 
 # (d) runs redeem's own statements (its hand-written SQL and analytics' record_event statement, counted later), for a recipient
 # without a card and no request or actor (so no audit row). What redeem does after its commit (publishing its
 # tasks, moving the analytics cache version) is not here.
-CLAIM_FREE_SQL = CLAIM_SQL.format(pick=PICK_FREE, card_and_pool=CARD_AND_POOL)
 
 CHECK_SQL = """
 SELECT (SELECT count(*) FROM gift_cards WHERE recipient_id IS NOT NULL AND status = %(status)s),
@@ -194,8 +192,8 @@ def redeem_floor(tokens):
                 cursor.execute(LOCK_RECIPIENT_SQL, [token])
                 recipient_id, *_, campaign_id, campaign_status, pool_id, client_id = cursor.fetchone()
                 cursor.execute(CLAIM_FREE_SQL, {
-                    "recipient": recipient_id, "held": None, "pool": pool_id, "now": now, "cooldown": cooldown,
-                    "actor": None, "api_key": None, "reason": f"channel: {RedemptionChannel.WEB}",
+                    "recipient": recipient_id, "held": None, "pool": pool_id, "today": timezone.localdate(now),
+                    "cooldown": cooldown, **card_log.params(at=now, reason=f"channel: {RedemptionChannel.WEB}"),
                 })
                 _, card_id, card_pool_id, *_ = cursor.fetchone()
                 cursor.execute(RECORD_COUNT_LATER_SQL, {

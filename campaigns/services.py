@@ -11,8 +11,9 @@ from accounts.access import request_actor
 from accounts.services import record_audit
 from analytics.choices import EventSource, EventType
 from analytics.services import record_recipient_events
+from mobul.db import sql_literal
 
-from .choices import EDITABLE_STATUSES, TRANSITIONS, CampaignStatus, ImportKind
+from .choices import EDITABLE_STATUSES, TRANSITIONS, CampaignStatus, ImportKind, RecipientStatus
 from .exceptions import CampaignLocked, DuplicateRecipient, IllegalTransition, TransitionRuleViolation
 from .imports import inspect_upload, new_import_job
 from .models import Campaign, MailTemplate, Recipient
@@ -139,8 +140,9 @@ def transition_campaign(*, campaign, to_status, request=None, reason=""):
 
 # Pending recipients become mailed; RETURNING feeds one mail_sent event per piece.
 MAIL_PENDING_RECIPIENTS_SQL = (
-    "UPDATE recipients SET status = 'mailed', updated_at = now()"
-    " WHERE campaign_id = %(campaign)s AND deleted_at IS NULL AND status = 'pending' RETURNING id"
+    f"UPDATE recipients SET status = {sql_literal(RecipientStatus.MAILED)}, updated_at = now()"
+    f" WHERE campaign_id = %(campaign)s AND deleted_at IS NULL AND status = {sql_literal(RecipientStatus.PENDING)}"
+    " RETURNING id"
 )
 
 

@@ -41,7 +41,8 @@ class ReasonForm(forms.Form):
 class GiftCardAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Codes never appear here; "Reveal code" shows one on purpose and leaves a trace in both logs."""
 
-    list_display = ["__str__", "pool", "status", "recipient", "claimed_at", "delivery_status", "expires_on"]
+    list_display = ["__str__", "pool", "status", "recipient", "claimed_at", "delivery_status", "redeemed_at",
+                    "expires_on"]
     list_filter = ["status", "delivery_status", "pool"]
     search_fields = ["=last4", "=recipient__redemption_token"]
     list_select_related = ["pool", "recipient"]
@@ -49,7 +50,7 @@ class GiftCardAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     exclude = ["code_encrypted", "code_hash"]
     readonly_fields = [field.name for field in GiftCard._meta.fields if field.name not in ("code_encrypted", "code_hash")]
-    actions = ["reveal_code", "void_cards", "reissue_cards"]
+    actions = ["reveal_code", "void_cards", "reissue_cards", "mark_redeemed", "delivery_arrived", "send_again"]
 
 
     @admin.action(description="Reveal the code (audited)")
@@ -91,6 +92,30 @@ class GiftCardAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def reissue_cards(self, request, queryset):
         return self._with_reason(request, queryset.filter(recipient__isnull=False), "Reissued",
                                  lambda card, reason: services.reissue_card(card=card, reason=reason, request=request))
+
+    @admin.action(description="Mark redeemed (the brand confirmed it was spent)")
+    def mark_redeemed(self, request, queryset):
+        done = 0
+        for card in queryset.order_by("pk"):
+            try:
+                services.mark_redeemed(card=card, request=request)
+                done += 1
+            except DomainError as error:
+                self.message_user(request, f"Card {card.pk}: {error.message}", messages.ERROR)
+        if done:
+            self.message_user(request, f"Marked redeemed: {done} card(s).", messages.SUCCESS)
+
+    # Unconfirmed deliveries: a send began and its worker died before it reported back. Check the provider's
+    # log (or ask the recipient) first.
+    @admin.action(description="Unconfirmed delivery: it arrived, record it as sent (with a reason)")
+    def delivery_arrived(self, request, queryset):
+        return self._with_reason(request, queryset, "Recorded as sent", lambda card, reason: (
+            services.settle_unconfirmed_delivery(card=card, arrived=True, reason=reason, request=request)))
+
+    @admin.action(description="Unconfirmed delivery: it never arrived, send it again (with a reason)")
+    def send_again(self, request, queryset):
+        return self._with_reason(request, queryset, "Sent again", lambda card, reason: (
+            services.settle_unconfirmed_delivery(card=card, arrived=False, reason=reason, request=request)))
 
 
 @admin.register(GiftCardLog)

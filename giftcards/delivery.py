@@ -2,6 +2,7 @@
 pluggable backend (console by default, Twilio when configured)."""
 
 import logging
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -50,18 +51,37 @@ def message_for(card, code):
     )
 
 
+@dataclass
+class Sent:
+    channels: str  # "email+sms", "email", "sms", or "" when the recipient has neither
+    error: str = ""  # a channel that failed while another got through
+
+
 def send_card(*, card, code):
-    """Sends by email and/or SMS; returns the channels used ("" when the recipient has neither)."""
+    """Sends by email and SMS, whichever the recipient has. Raises DeliveryError only when nothing got
+    through: once one channel did, the recipient has the code, and a retry would send it to them twice."""
     recipient = card.recipient
     body = message_for(card, code)
-    channels = []
+    senders = []
     if recipient.email:
-        try:
-            send_mail(f"Your {card.pool.brand} gift card", body, None, [recipient.email])
-        except OSError as error:
-            raise DeliveryError(f"Email could not be sent: {error}") from error
-        channels.append("email")
+        senders.append(("email", lambda: _email(card, recipient.email, body)))
     if recipient.phone:
-        sms_backend().send(to=recipient.phone, body=body)
-        channels.append("sms")
-    return "+".join(channels)
+        senders.append(("sms", lambda: sms_backend().send(to=recipient.phone, body=body)))
+    channels, errors = [], []
+    for channel, send in senders:
+        try:
+            send()
+        except DeliveryError as error:
+            errors.append(str(error))
+        else:
+            channels.append(channel)
+    if errors and not channels:
+        raise DeliveryError("; ".join(errors))
+    return Sent(channels="+".join(channels), error="; ".join(errors))
+
+
+def _email(card, address, body):
+    try:
+        send_mail(f"Your {card.pool.brand} gift card", body, None, [address])
+    except OSError as error:
+        raise DeliveryError(f"Email could not be sent: {error}") from error

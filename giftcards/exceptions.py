@@ -39,3 +39,24 @@ class CampaignClosed(Conflict):
     code = "campaign_closed"
     field = "campaign"
     default_message = "The campaign is completed or cancelled: its recipients cannot be given cards any more."
+
+
+class CardNotReissuable(Conflict):
+    code = "card_not_reissuable"
+    default_message = ("Only a claimed or delivered card can be reissued. Void an unclaimed one: its recipient then "
+                       "claims another.")
+
+
+class CardNotRedeemable(Conflict):
+    code = "card_not_redeemable"
+
+
+class BadRedemptionTime(DomainError):
+    code = "invalid"
+    field = "redeemed_at"
+    default_message = "A card is redeemed after it was claimed, and not in the future."
+
+
+class DeliveryNotUnconfirmed(Conflict):
+    code = "delivery_not_unconfirmed"
+    default_message = "Only a card whose delivery is unconfirmed can be settled this way."

@@ -27,7 +27,10 @@ from campaigns.imports import (
     normalize_header,
     sniff_header,
 )
+from mobul.db import sql_literal
 
+from . import card_log
+from .choices import DeliveryStatus, GiftCardAction, GiftCardStatus
 from .crypto import code_hash, encrypt_code, last4, normalize_code
 from .services import check_pool_level
 from .tasks import process_card_import
@@ -40,7 +43,7 @@ MIN_CODE_LENGTH, MAX_CODE_LENGTH = 4, 128
 EXPIRY_FORMATS = ("%Y-%m-%d", "%m/%d/%Y")
 PROGRESS_EVERY_ROWS = 5_000
 
-MOVE_NEW_CARDS_SQL = """
+MOVE_NEW_CARDS_SQL = f"""
 WITH ranked AS (
     SELECT *, first_value(row_number) OVER (PARTITION BY code_hash ORDER BY row_number) AS first_row
     FROM card_staging
@@ -50,13 +53,13 @@ WITH ranked AS (
 ), inserted AS (
     INSERT INTO gift_cards (pool_id, code_encrypted, code_hash, last4, status, expires_on, import_job_id,
                             delivery_status, delivery_attempts, delivery_error, created_at)
-    SELECT %(pool)s, code_encrypted, code_hash, last4, 'available', expires_on, %(job)s, 'not_sent', 0, '', %(now)s
+    SELECT %(pool)s, code_encrypted, code_hash, last4, {sql_literal(GiftCardStatus.AVAILABLE)}, expires_on, %(job)s,
+           {sql_literal(DeliveryStatus.NOT_SENT)}, 0, '', %(log_at)s
     FROM fresh ORDER BY row_number
     RETURNING id
 )
-INSERT INTO gift_card_logs (card_id, action, from_status, to_status, recipient_id, actor_id, api_key_id, reason,
-                            created_at)
-SELECT id, 'imported', '', 'available', NULL, %(actor)s, %(api_key)s, %(reason)s, %(now)s FROM inserted
+{card_log.insert_sql(source="inserted", action=GiftCardAction.IMPORTED, from_status="",
+                     to_status=GiftCardStatus.AVAILABLE, recipient="NULL")}
 """
 
 DUPLICATES_SQL = """
@@ -184,8 +187,9 @@ def run_card_import(job):
             duplicates = _report_duplicates(job, report)
             with connection.cursor() as cursor:
                 cursor.execute(MOVE_NEW_CARDS_SQL, {
-                    "pool": job.pool_id, "job": job.pk, "now": timezone.now(), "actor": job.created_by_id,
-                    "api_key": job.api_key_id, "reason": f"import {job.pk}",
+                    "pool": job.pool_id, "job": job.pk,
+                    **card_log.params(at=timezone.now(), actor_id=job.created_by_id, api_key_id=job.api_key_id,
+                                      reason=f"import {job.pk}"),
                 })
                 imported = cursor.rowcount
             report.save_to(job)

@@ -4,7 +4,10 @@ from django.db.models import Q
 
 from accounts.models import ApiKey, AppendOnlyQuerySet, Client
 
-from .choices import DeliveryStatus, GiftCardAction, GiftCardStatus, HELD_STATUSES
+from .choices import DeliveryStatus, GiftCardAction, GiftCardStatus, HELD_STATUSES, UNDELIVERED
+
+# A log row's statuses: a card's, or none (an import has no "from").
+LOG_STATUSES = ["", *GiftCardStatus.values]
 
 
 class GiftCardPool(models.Model):
@@ -46,6 +49,10 @@ class GiftCard(models.Model):
     voided_at = models.DateTimeField(null=True, blank=True)
     expires_on = models.DateField(null=True, blank=True)
     delivery_status = models.CharField(max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.NOT_SENT)
+    queued_at = models.DateTimeField(null=True, blank=True,
+                                     help_text="While queued: when its delivery task is due (dispatch, or a retry).")
+    delivery_started_at = models.DateTimeField(null=True, blank=True,
+                                               help_text="When the last send began, before the provider was called.")
     delivery_attempts = models.PositiveSmallIntegerField(default=0)
     delivery_error = models.CharField(max_length=500, blank=True)
     import_job = models.ForeignKey("campaigns.ImportJob", on_delete=models.SET_NULL, null=True, blank=True,
@@ -60,6 +67,9 @@ class GiftCard(models.Model):
             # No recipient ever holds two live cards; void and expired ones stay for history.
             models.UniqueConstraint(fields=["recipient"], condition=Q(status__in=HELD_STATUSES),
                                     name="gift_cards_one_per_recipient"),
+            models.CheckConstraint(condition=Q(status__in=GiftCardStatus.values), name="gift_cards_status_valid"),
+            models.CheckConstraint(condition=Q(delivery_status__in=DeliveryStatus.values),
+                                   name="gift_cards_delivery_status_valid"),
         ]
         indexes = [
             models.Index(fields=["pool", "status"], condition=Q(status=GiftCardStatus.AVAILABLE),
@@ -73,6 +83,12 @@ class GiftCard(models.Model):
             # The delivery outbox: claimed cards no delivery task holds yet.
             models.Index(fields=["id"], condition=Q(delivery_status=DeliveryStatus.PENDING),
                          name="gift_cards_delivery_pending"),
+            # Claimed cards not known to be sent: the outbox alert's oldest, the sweeper's stale ones.
+            models.Index(fields=["claimed_at"], condition=Q(delivery_status__in=UNDELIVERED),
+                         name="gift_cards_undelivered"),
+            # Unclaimed stock by expiry date, for the daily expiry run.
+            models.Index(fields=["expires_on"], condition=Q(status=GiftCardStatus.AVAILABLE, expires_on__isnull=False),
+                         name="gift_cards_expiring_stock"),
         ]
 
     def __str__(self):
@@ -99,6 +115,11 @@ class GiftCardLog(models.Model):
     class Meta:
         db_table = "gift_card_logs"
         ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(action__in=GiftCardAction.values), name="gift_card_logs_action_valid"),
+            models.CheckConstraint(condition=Q(from_status__in=LOG_STATUSES, to_status__in=LOG_STATUSES),
+                                   name="gift_card_logs_statuses_valid"),
+        ]
 
     def __str__(self):
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.action} card {self.card_id}"

@@ -4,14 +4,32 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Q
+from django.db.models import Count, Min, Q
 from django.utils import timezone
 
 from campaigns.choices import RESPONDING_STATUSES
+from mobul.db import sql_literal
 
-from .choices import CLAIMED_STATUSES, GiftCardStatus
+from .choices import CLAIMED_STATUSES, UNDELIVERED, GiftCardStatus
 from .crypto import decrypt_code
 from .models import GiftCard
+
+# A card that can still be handed out: in stock, nobody's, not past its expiry date (valid through that day).
+FREE_CARD_SQL = (f"status = {sql_literal(GiftCardStatus.AVAILABLE)} AND recipient_id IS NULL"
+                 " AND (expires_on IS NULL OR expires_on >= %(today)s)")
+
+
+def free_cards(pool, today):
+    """The ORM twin of FREE_CARD_SQL."""
+    return GiftCard.objects.filter(
+        Q(expires_on__isnull=True) | Q(expires_on__gte=today),
+        pool=pool, status=GiftCardStatus.AVAILABLE, recipient__isnull=True,
+    )
+
+
+def is_usable(card, today):
+    """An available card still within its expiry date."""
+    return card.status == GiftCardStatus.AVAILABLE and (card.expires_on is None or card.expires_on >= today)
 
 
 def with_stock(pools):
@@ -44,8 +62,7 @@ class RewardOutlook:
 # card, in one round trip. The status is written in, not bound, so the free-card index's predicate applies.
 OUTLOOK_SQL = f"""
 SELECT (SELECT max(claimed_at) FROM gift_cards WHERE recipient_id = %(recipient)s),
-       EXISTS (SELECT 1 FROM gift_cards
-               WHERE pool_id = %(pool)s AND status = '{GiftCardStatus.AVAILABLE}' AND recipient_id IS NULL)
+       EXISTS (SELECT 1 FROM gift_cards WHERE pool_id = %(pool)s AND {FREE_CARD_SQL})
 """
 
 
@@ -59,11 +76,22 @@ def reward_outlook(recipient):
     campaign = recipient.campaign
     if campaign.status not in RESPONDING_STATUSES or campaign.gift_card_pool_id is None:
         return RewardOutlook()
+    today = timezone.localdate()
     with connection.cursor() as cursor:
-        cursor.execute(OUTLOOK_SQL, {"recipient": recipient.pk, "pool": campaign.gift_card_pool_id})
+        cursor.execute(OUTLOOK_SQL, {"recipient": recipient.pk, "pool": campaign.gift_card_pool_id, "today": today})
         last_claim, free_card_left = cursor.fetchone()
-    if not (free_card_left or (held is not None and held.status == GiftCardStatus.AVAILABLE)):
+    if not (free_card_left or (held is not None and is_usable(held, today))):
         return RewardOutlook(no_card_left=True)
     cooldown_ends = last_claim + timedelta(seconds=settings.REDEMPTION_COOLDOWN_SECONDS) if last_claim else None
     wait = math.ceil((cooldown_ends - timezone.now()).total_seconds()) if cooldown_ends else 0
     return RewardOutlook(can_claim=wait <= 0, wait_seconds=max(wait, 0))
+
+
+def undelivered_minutes(now=None):
+    """Minutes since the oldest claimed card not known to have reached its recipient was claimed (0: none).
+
+    Counts cards in the outbox, with a delivery task, being sent, or unconfirmed and waiting for staff: a
+    stuck outbox and a send staff must check both keep it growing."""
+    oldest = GiftCard.objects.filter(status=GiftCardStatus.CLAIMED, delivery_status__in=UNDELIVERED).aggregate(
+        oldest=Min("claimed_at"))["oldest"]
+    return max(0.0, ((now or timezone.now()) - oldest).total_seconds() / 60) if oldest else 0.0

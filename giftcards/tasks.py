@@ -2,19 +2,19 @@ from celery import shared_task
 from django.conf import settings
 from django.core.cache import cache
 from django.core.mail import send_mail
-from django.db import transaction
 
 from accounts.choices import Role
 from accounts.models import User
 from campaigns.choices import ImportStatus
 from campaigns.models import ImportJob
 
-from .choices import AWAITING_DELIVERY, GiftCardStatus
 from .crypto import decrypt_code
 from .delivery import DeliveryError, send_card
-from .models import GiftCard, PoolAlert
+from .models import PoolAlert
 
 DELIVERY_MAX_RETRIES = 5
+# A send that takes longer is killed (a hung provider call); the card then waits for staff as unconfirmed.
+DELIVERY_TIME_LIMIT_SECONDS = 120
 DELIVERIES_SCHEDULED_KEY = "giftcards:deliveries:dispatch-scheduled"
 
 
@@ -35,35 +35,47 @@ def dispatch_deliveries():
     return dispatch_pending_deliveries()
 
 
-@shared_task(bind=True, acks_late=True, max_retries=DELIVERY_MAX_RETRIES)
+@shared_task(bind=True, acks_late=True, max_retries=DELIVERY_MAX_RETRIES, time_limit=DELIVERY_TIME_LIMIT_SECONDS)
 def deliver_gift_card(self, card_id):
     """Sends a claimed card to its recipient; retried with exponential backoff.
 
-    The card's row lock is held while sending, so a second task for the same card (a dispatch redone after
-    a crash, a redelivered message) waits and then finds it sent: a card is never sent twice."""
+    A card is never sent twice: the send is recorded (committed) before the provider is called, and a task
+    that finds a card sent, being sent or unconfirmed sends nothing. A send cut short by a dead worker is
+    flagged for staff by the sweeper, never resent on its own."""
     # services queues this task, so it is imported here rather than at the top.
-    from .services import mark_delivered, mark_delivery_failed, mark_undeliverable
+    from .services import begin_delivery, record_delivery, record_delivery_failure
 
-    with transaction.atomic():
-        card = GiftCard.objects.select_for_update(of=("self",)).select_related("pool__client", "recipient").get(
-            pk=card_id)
-        if card.status != GiftCardStatus.CLAIMED or card.delivery_status not in AWAITING_DELIVERY:
-            return
-        try:
-            channels = send_card(card=card, code=decrypt_code(card.code_encrypted))
-        except DeliveryError as error:
-            failure = error
-            final = self.request.retries >= DELIVERY_MAX_RETRIES
-            mark_delivery_failed(card_id=card_id, error=str(error), final=final)
-        else:
-            failure = None
-            if channels:
-                mark_delivered(card_id=card_id, channel=channels)
-            else:
-                mark_undeliverable(card_id=card_id)
-    # Outside the transaction: raising Retry inside it would undo the failure's bookkeeping.
-    if failure is not None and not final:
-        raise self.retry(exc=failure, countdown=min(3600, 30 * 2 ** self.request.retries))
+    card = begin_delivery(card_id=card_id)
+    if card is None:
+        return
+    try:
+        sent = send_card(card=card, code=decrypt_code(card.code_encrypted))
+    except DeliveryError as error:
+        retry_in = record_delivery_failure(card_id=card_id, started_at=card.delivery_started_at, error=str(error))
+        if retry_in is not None:
+            raise self.retry(exc=error, countdown=retry_in)
+        return
+    record_delivery(card_id=card_id, started_at=card.delivery_started_at, channels=sent.channels, error=sent.error)
+
+
+@shared_task
+def sweep_deliveries():
+    """Every minute: the outbox's way out after a lost message or a killed worker (services.sweep_deliveries),
+    then a dispatch of what went back to the outbox."""
+    from .services import dispatch_pending_deliveries, sweep_deliveries as sweep
+
+    result = sweep()
+    if result.requeued:
+        dispatch_pending_deliveries()
+    return {"requeued": result.requeued, "unconfirmed": result.unconfirmed}
+
+
+@shared_task
+def expire_gift_cards():
+    """Daily: unclaimed cards past their expiry date leave the stock."""
+    from .services import expire_cards
+
+    return expire_cards()
 
 
 @shared_task(acks_late=True)

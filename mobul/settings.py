@@ -221,15 +221,17 @@ CELERY_TASK_ROUTES = {
     "giftcards.tasks.dispatch_deliveries": {"queue": "delivery"},
     "giftcards.tasks.deliver_gift_card": {"queue": "delivery"},
     "giftcards.tasks.notify_low_stock": {"queue": "delivery"},
+    "giftcards.tasks.sweep_deliveries": {"queue": "delivery"},
     "accounts.tasks.send_team_invitation": {"queue": "delivery"},
     # Follow-up work of inbound traffic: provider webhooks, ingested event batches.
     "calltracking.tasks.download_recording": {"queue": "webhooks"},
     "analytics.tasks.apply_rollups": {"queue": "webhooks"},
-    # Partition upkeep and retention: nightly drops and archiving, restores from cold storage.
+    # Partition upkeep and retention: nightly drops and archiving, restores from cold storage, card expiry.
     "analytics.tasks.maintain_partitions": {"queue": "retention"},
     "ops.tasks.run_retention_job": {"queue": "retention"},
     "ops.tasks.close_dead_retention_runs": {"queue": "monitoring"},
     "calltracking.tasks.restore_archived_recording": {"queue": "retention"},
+    "giftcards.tasks.expire_gift_cards": {"queue": "retention"},
     # Checks, alerts and measurements.
     "giftcards.tasks.check_pool_level_later": {"queue": "monitoring"},
     "ops.tasks.check_alerts": {"queue": "monitoring"},
@@ -256,6 +258,16 @@ CELERY_BEAT_SCHEDULE = {
     "giftcards.dispatch_deliveries": {
         "task": "giftcards.tasks.dispatch_deliveries",
         "schedule": crontab(minute="*"),
+    },
+    # Hands out again the queued cards whose task never came; flags sends that never reported back.
+    "giftcards.sweep_deliveries": {
+        "task": "giftcards.tasks.sweep_deliveries",
+        "schedule": crontab(minute="*"),
+    },
+    # Unclaimed cards past their expiry date leave the stock, just after midnight UTC.
+    "giftcards.expire_gift_cards": {
+        "task": "giftcards.tasks.expire_gift_cards",
+        "schedule": crontab(hour=0, minute=5),
     },
     # Retention, one entry per job (see ops/retention.py), daily at 02:00 UTC.
     **{
@@ -305,6 +317,8 @@ ALERT_THRESHOLDS = {
     "connection_pool_percent": env_int("ALERT_CONNECTION_POOL_PERCENT", 90),
     "api_latency_p95_ms": env_int("ALERT_API_LATENCY_P95_MS", 500),
     "error_rate_percent": float(env("ALERT_ERROR_RATE_PERCENT", "1")),
+    # Age of the oldest claimed card not known to have reached its recipient.
+    "delivery_backlog_minutes": env_int("ALERT_DELIVERY_BACKLOG_MINUTES", 30),
 }
 # Latency and error rate are judged over this many recent minutes, once enough requests were seen.
 ALERT_WINDOW_MINUTES = env_int("ALERT_WINDOW_MINUTES", 5)
@@ -544,6 +558,12 @@ if PRODUCTION and not (GIFT_CARD_ENCRYPTION_KEYS and GIFT_CARD_HASH_KEY):
     raise ImproperlyConfigured("GIFT_CARD_ENCRYPTION_KEYS and GIFT_CARD_HASH_KEY must be set when MOBUL_ENV=production.")
 # A recipient waits this long between two gift-card claims.
 REDEMPTION_COOLDOWN_SECONDS = env_int("REDEMPTION_COOLDOWN_SECONDS", 300)
+# A queued card whose delivery task is this late goes back to the outbox (a message lost with the broker).
+# Longer than a busy queue's wait: a card handed out twice is only work wasted, never sent twice.
+GIFT_CARD_DELIVERY_REQUEUE_SECONDS = env_int("GIFT_CARD_DELIVERY_REQUEUE_SECONDS", 600)
+# A send that has not reported back after this long is flagged unconfirmed for staff (its worker died).
+# Longer than the delivery task's time limit (giftcards.tasks.DELIVERY_TIME_LIMIT_SECONDS).
+GIFT_CARD_DELIVERY_SEND_TIMEOUT_SECONDS = env_int("GIFT_CARD_DELIVERY_SEND_TIMEOUT_SECONDS", 600)
 # Gift-card SMS: "console" prints them (development), "twilio" sends them (needs the TWILIO_* settings).
 SMS_BACKEND = env("SMS_BACKEND", "console")
 TWILIO_ACCOUNT_SID = env("TWILIO_ACCOUNT_SID", "")

@@ -1,12 +1,13 @@
 """The minute alert check: each metric against its threshold (settings.ALERT_THRESHOLDS), an Alert opened once
 per crossing and resolved when the value is back under, staff emailed both times.
 
-| metric          | value                                                     | default threshold |
-|-----------------|-----------------------------------------------------------|-------------------|
-| database_size   | database size, % of settings.DATABASE_CAPACITY_BYTES       | 80 %              |
-| connection_pool | server connections, % of max_connections                  | 90 %              |
-| api_latency_p95 | p95 over the last ALERT_WINDOW_MINUTES, in ms              | 500 ms            |
-| error_rate      | 5xx share over the same window, in %                      | 1 %               |
+| metric           | value                                                          | default threshold |
+|------------------|----------------------------------------------------------------|-------------------|
+| database_size    | database size, % of settings.DATABASE_CAPACITY_BYTES           | 80 %              |
+| connection_pool  | server connections, % of max_connections                       | 90 %              |
+| api_latency_p95  | p95 over the last ALERT_WINDOW_MINUTES, in ms                  | 500 ms            |
+| error_rate       | 5xx share over the same window, in %                           | 1 %               |
+| delivery_backlog | minutes since the oldest claimed card not yet sent was claimed | 30 min            |
 Latency and error rate are only judged once ALERT_MIN_REQUESTS requests were seen in the window: two slow
 requests at night are not an incident. A metric that cannot be judged leaves its alert as it is.
 
@@ -24,6 +25,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from giftcards.models import PoolAlert
+from giftcards.selectors import undelivered_minutes
 from giftcards.services import check_pool_level
 
 from . import latency, monitoring
@@ -36,8 +38,9 @@ THRESHOLD_SETTING = {
     AlertMetric.CONNECTION_POOL: "connection_pool_percent",
     AlertMetric.API_LATENCY_P95: "api_latency_p95_ms",
     AlertMetric.ERROR_RATE: "error_rate_percent",
+    AlertMetric.DELIVERY_BACKLOG: "delivery_backlog_minutes",
 }
-UNITS = {AlertMetric.API_LATENCY_P95: " ms"}
+UNITS = {AlertMetric.API_LATENCY_P95: " ms", AlertMetric.DELIVERY_BACKLOG: " min"}
 
 
 def threshold(metric):
@@ -54,6 +57,7 @@ def current_values():
         AlertMetric.CONNECTION_POOL: monitoring.connection_use()["percent"],
         AlertMetric.API_LATENCY_P95: recent.percentile(95) if enough else None,
         AlertMetric.ERROR_RATE: recent.error_rate_percent if enough else None,
+        AlertMetric.DELIVERY_BACKLOG: undelivered_minutes(),
     }
 
 

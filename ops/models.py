@@ -47,6 +47,7 @@ class AlertMetric(models.TextChoices):
     CONNECTION_POOL = "connection_pool", "Connections (% of max_connections)"
     API_LATENCY_P95 = "api_latency_p95", "API latency p95 (ms)"
     ERROR_RATE = "error_rate", "API error rate (%)"
+    DELIVERY_BACKLOG = "delivery_backlog", "Oldest gift card not yet delivered (minutes)"
 
 
 class Alert(models.Model):

@@ -59,6 +59,12 @@ class GiftCardSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class MarkRedeemedSerializer(serializers.Serializer):
+    redeemed_at = serializers.DateTimeField(
+        required=False, help_text="When the brand says the card was spent (ISO 8601; default: now). Not before "
+                                  "the card was claimed, not in the future.")
+
+
 class CardImportSerializer(serializers.Serializer):
     file = serializers.FileField(allow_empty_file=True, help_text="CSV with a `code` column and optional `expires_on`.")
     on_error = serializers.ChoiceField(choices=ImportErrorPolicy.choices, default=ImportErrorPolicy.REJECT)

@@ -27,6 +27,7 @@ from .serializers import (
     CardImportSerializer,
     GiftCardPoolSerializer,
     GiftCardSerializer,
+    MarkRedeemedSerializer,
     RedeemResultSerializer,
     RedeemSerializer,
 )
@@ -98,10 +99,23 @@ class GiftCardViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin, mixins.Re
     queryset = GiftCard.objects.select_related("recipient")
     serializer_class = GiftCardSerializer
     client_lookup = "pool__client"
+    write_capability = Capability.MANAGE_GIFT_CARDS
     pagination_class = GiftCardCursorPagination
     filterset_fields = {"pool": ["exact"], "status": ["exact", "in"], "recipient": ["exact"],
                         "recipient__campaign": ["exact"]}
     ordering_fields = []
+
+    @extend_schema(request=MarkRedeemedSerializer, responses=GiftCardSerializer)
+    @action(detail=True, methods=["post"], serializer_class=MarkRedeemedSerializer)
+    def redeemed(self, request, pk=None):
+        """The brand confirmed that a claimed or delivered card was spent: it becomes `redeemed`. Repeating it
+        changes nothing; any other card is a 409."""
+        card = self.get_object()
+        payload = MarkRedeemedSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        card = services.mark_redeemed(card=card, redeemed_at=payload.validated_data.get("redeemed_at"),
+                                      request=request)
+        return Response(GiftCardSerializer(card).data)
 
 
 class RedeemView(APIView):
