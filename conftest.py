@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 import time_machine
 from django.core.cache import cache
+from django.db import connection
 from rest_framework.test import APIClient
 
 from accounts.choices import OrganizationKind, Role
 from accounts.tests.factories import ClientFactory, OrganizationFactory, api_key_for, member
+from analytics.partitions import ensure_partitions, list_partitions
 
 
 TEST_CLOCK = "MOBUL_TEST_CLOCK"
@@ -120,3 +122,26 @@ def _clean_cache():
     cache.clear()
     yield
 
+
+@pytest.fixture
+def unpartitioned(db):
+    """The events table without a single partition, for this test (DDL is transactional in PostgreSQL)."""
+    with connection.cursor() as cursor:
+        for partition in list_partitions():
+            cursor.execute(f"DROP TABLE {connection.ops.quote_name(partition.name)}")
+
+
+@pytest.fixture
+def installed_at(time_machine, unpartitioned):
+    """installed_at(instant): the clock moves to `instant` and ticks on from there, and the events partitions are
+    those of a database migrated at that instant (analytics' migrations run ensure_partitions()). Returns it.
+
+    For tests of dates: they run the same whatever day the suite runs, and whatever partitions the test database
+    was created with."""
+
+    def install(instant):
+        time_machine.move_to(instant)
+        ensure_partitions()
+        return instant
+
+    return install
