@@ -31,8 +31,19 @@ class MissingPartition(DomainError):
         self.month = month
         super().__init__(
             f"No events partition exists for {month} (events_{month.replace('-', '_')}), so events of that month "
-            "cannot be recorded. `python manage.py partitions ensure` creates the current and coming months; "
-            "months past retention are gone.",
+            "cannot be recorded. `python manage.py partitions ensure` creates every month from the retention "
+            "cutoff to the coming ones; months past retention are gone.",
+            **kwargs,
+        )
+
+
+class PastRetention(DomainError):
+    code = "past_retention"
+
+    def __init__(self, month, oldest, days, **kwargs):
+        super().__init__(
+            f"{month:%Y-%m} is older than the events retention keeps ({days} days, RETENTION_EVENTS_DAYS): the "
+            f"oldest month kept is {oldest:%Y-%m}, and the retention job would drop an older partition again.",
             **kwargs,
         )
 

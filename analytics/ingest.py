@@ -60,7 +60,8 @@ def _store_sql(claim, stored_where="", counted="stored"):
     itself. `counted` is what was stored: the events the INSERT returns, or the whole batch when it stores every row.
 
     An INSERT ... SELECT of the parsed JSON runs about as fast as a COPY of the same rows and needs no per-row work
-    in Python. `events` is [rows, payloads], read in step. Keys compare in the key column's collation, C."""
+    in Python. `events` is [rows, payloads], read in step. Keys compare in the key column's collation, C. A key is
+    dated `now`, the application's clock its retention is judged on, not PostgreSQL's."""
     return f"""
 WITH batch AS MATERIALIZED (
     SELECT 'epoch'::timestamptz + (e->>0)::bigint * interval '1 microsecond' AS created_at,
@@ -69,7 +70,8 @@ WITH batch AS MATERIALIZED (
     FROM (SELECT %(events)s::jsonb AS events) AS input,
          ROWS FROM (jsonb_array_elements(input.events->0), jsonb_array_elements(input.events->1)) AS x (e, payload)
 ), claimed AS (
-    INSERT INTO event_ingest_keys (client_id, key) SELECT %(client)s, key FROM batch WHERE key IS NOT NULL {claim}
+    INSERT INTO event_ingest_keys (client_id, key, created_at)
+    SELECT %(client)s, key, %(now)s FROM batch WHERE key IS NOT NULL {claim}
 ), stored AS (
     INSERT INTO events (created_at, campaign_id, recipient_id, event_type, source, payload)
     SELECT created_at, campaign_id, recipient_id, event_type, source, payload FROM batch {stored_where}
@@ -351,7 +353,7 @@ def ingest_events(*, client, items, request=None):
             inspected = [_inspect(item, now) for item in items]
         result, rows, payloads = _item_by_item(items, inspected, known, strangers, window)
     if rows:
-        _store(client, rows, payloads, result, request)
+        _store(client, rows, payloads, result, request, now=now[0])
     return result
 
 
@@ -374,7 +376,7 @@ def _item_by_item(items, inspected, campaigns, strangers, window):
     return result, rows, payloads
 
 
-def _store(client, rows, payloads, result, request):
+def _store(client, rows, payloads, result, request, *, now):
     """Stores the rows and audits the batch (from `request`, if given): usually with STORE_NEW_KEYS_SQL; when a key
     was taken that statement fails whole, and STORE_SQL stores what is new.
 
@@ -382,8 +384,9 @@ def _store(client, rows, payloads, result, request):
     trip instead of three. Inside a transaction, a savepoint lets STORE_SQL follow a failed first statement."""
     audit = audit_entry(action=AuditAction.CREATE, object_type="analytics.EventBatch", client=client, request=request)
     # msgspec encodes the same values as json.dumps() 10 × faster (the payloads' numbers are finite: mobul.parsers).
-    params = {"client": client.pk, "events": msgspec.json.encode([rows, payloads]).decode(), "rows": len(rows),
-              "duplicates": result.duplicates, "rejected": len(result.errors), **audit_params(audit)}
+    params = {"client": client.pk, "now": now, "events": msgspec.json.encode([rows, payloads]).decode(),
+              "rows": len(rows), "duplicates": result.duplicates, "rejected": len(result.errors),
+              **audit_params(audit)}
     for statement in (STORE_NEW_KEYS_SQL, STORE_SQL):
         try:
             with (nullcontext() if connection.get_autocommit() else transaction.atomic()), \

@@ -1,6 +1,8 @@
 """The monthly partitions of `events` (`events_YYYY_MM`, bounds at midnight UTC on the 1st).
 
-Old events leave by dropping whole partitions, never by DELETE: a drop is instant and leaves nothing to
+Every month of the events retention window is partitioned, back to the month of the retention cutoff and
+ahead, so a late event (a call or a scan reported after the 1st, an integrator's batch of yesterday) has a
+place. Old events leave by dropping whole partitions, never by DELETE: a drop is instant and leaves nothing to
 vacuum. `ensure_partitions` and `drop_partitions_before` serialise on one transaction-level advisory lock,
 so overlapping runs (the daily task, a deploy's migrate, someone at a shell) wait for each other and the
 later one finds the work done instead of racing on CREATE TABLE.
@@ -8,14 +10,16 @@ later one finds the work done instead of racing on CREATE TABLE.
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 
-from .exceptions import CutoffInFuture
+from .exceptions import CutoffInFuture, PastRetention
 
 TABLE = "events"
+MONTHS_AHEAD = 3
 # A fixed key no other advisory lock uses: "events" in ASCII.
 LOCK_KEY = 0x6576656E7473
 BOUNDS = re.compile(r"FOR VALUES FROM \('([^']+)'\) TO \('([^']+)'\)")
@@ -66,28 +70,47 @@ def list_partitions(*, using=DEFAULT_DB_ALIAS):
     return sorted(partitions, key=lambda partition: partition.start)
 
 
-def ensure_partitions(*, months_ahead=3, today=None, using=DEFAULT_DB_ALIAS):
-    """Makes sure the month of `today` (default: today in UTC) and the `months_ahead` after it have a
-    partition. Returns the names it created."""
-    if months_ahead < 0:
-        raise ValueError("months_ahead cannot be negative.")
-    first = month_start(today or timezone.now().date())
+def oldest_month_kept(today):
+    """The first month the events retention job keeps on `today`. It drops the partitions that end on or before
+    today - RETENTION_DAYS["events"] (ops.retention, drop_partitions_before); this month ends after that."""
+    return month_start(today - timedelta(days=settings.RETENTION_DAYS["events"]))
+
+
+def partition_range(*, months_back=None, months_ahead=MONTHS_AHEAD, today=None):
+    """(first month, last month) that should have a partition on `today` (default: today in UTC): from
+    `months_back` before today's month, by default the oldest month retention keeps, to `months_ahead` after it.
+
+    A month older than retention keeps is refused (PastRetention): the next retention run would drop it again."""
+    if months_ahead < 0 or (months_back is not None and months_back < 0):
+        raise ValueError("months_back and months_ahead cannot be negative.")
+    today = today or timezone.now().date()
+    oldest = oldest_month_kept(today)
+    first = oldest if months_back is None else add_months(month_start(today), -months_back)
+    if first < oldest:
+        raise PastRetention(first, oldest, settings.RETENTION_DAYS["events"])
+    return first, add_months(month_start(today), months_ahead)
+
+
+def ensure_partitions(*, months_back=None, months_ahead=MONTHS_AHEAD, today=None, using=DEFAULT_DB_ALIAS):
+    """Makes sure every month of partition_range() has a partition, by default the whole retention window and
+    the next `months_ahead` months. Returns the names it created."""
+    first, last = partition_range(months_back=months_back, months_ahead=months_ahead, today=today)
     connection = connections[using]
     quote = connection.ops.quote_name
     created = []
     with transaction.atomic(using=using), connection.cursor() as cursor:
         _lock(cursor)
         existing = {partition.name for partition in list_partitions(using=using)}
-        for offset in range(months_ahead + 1):
-            start = add_months(first, offset)
+        start = first
+        while start <= last:
             name = partition_name(start)
-            if name in existing:
-                continue
-            cursor.execute(
-                f"CREATE TABLE IF NOT EXISTS {quote(name)} PARTITION OF {quote(TABLE)} "
-                f"FOR VALUES FROM ('{_utc_midnight(start)}') TO ('{_utc_midnight(add_months(start, 1))}')"
-            )
-            created.append(name)
+            if name not in existing:
+                cursor.execute(
+                    f"CREATE TABLE IF NOT EXISTS {quote(name)} PARTITION OF {quote(TABLE)} "
+                    f"FOR VALUES FROM ('{_utc_midnight(start)}') TO ('{_utc_midnight(add_months(start, 1))}')"
+                )
+                created.append(name)
+            start = add_months(start, 1)
     return created
 
 

@@ -8,7 +8,8 @@ from .rollups import APPLY_SCHEDULED_KEY, apply_pending_rollups
 
 @shared_task(acks_late=True)
 def maintain_partitions():
-    """Daily: keeps the current month and the next three partitioned, so inserts never find a month missing."""
+    """Daily: keeps every month from the retention cutoff to three ahead partitioned, so an event of any month
+    retention keeps (a late one included) finds its partition. Never the months retention drops."""
     return ensure_partitions()
 
 

@@ -322,7 +322,7 @@ def measure_retention(first):
     drop_seconds, dropped = common.timed(drop_partitions_before, add_months(first, 1))
     if dropped != [name]:
         raise SystemExit(f"Expected to drop {name} only, dropped {dropped}.")
-    ensure_partitions(today=first, months_ahead=0)
+    ensure_partitions(months_back=0, months_ahead=0, today=first)
     with connection.cursor() as cursor:
         cursor.execute("INSERT INTO events SELECT * FROM saved_month")
         cursor.execute("DROP TABLE saved_month")
@@ -557,7 +557,7 @@ def main():
     this_month = month_start(timezone.now().date())
     since, until = _midnight(add_months(this_month, -MONTHS)), _midnight(this_month)
     # The loaded months, this one (where ingested events land) and the three ahead, as the daily task keeps them.
-    ensure_partitions(today=since.date(), months_ahead=MONTHS + 3)
+    ensure_partitions(months_back=0, months_ahead=MONTHS + 3, today=since.date())
     client = _bench_client()
     figures = {"events": args.events, "since": f"{since:%Y-%m}", "until": f"{until - timedelta(days=1):%Y-%m}",
                "load": None}

@@ -244,7 +244,7 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULER = "ops.beat:DatabaseScheduler"
 # Built in code; beat (or `manage.py beat_schedules`) adds the missing ones to the database where staff edit them.
 CELERY_BEAT_SCHEDULE = {
-    # Creates the current month's and the next months' event partitions ahead of time.
+    # Keeps the event partitions of the retention window and of the next three months (analytics.partitions).
     "analytics.maintain_partitions": {
         "task": "analytics.tasks.maintain_partitions",
         "schedule": crontab(hour=2, minute=0),

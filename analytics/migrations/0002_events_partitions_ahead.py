@@ -4,8 +4,8 @@ from analytics.partitions import ensure_partitions
 
 
 def create_partitions(apps, schema_editor):
-    # Without a partition for the current month no event can be recorded, so a fresh database gets the
-    # current month and the next three at once; the daily task keeps them coming. The partition manager
+    # Without a partition for the current month no event can be recorded, so a fresh database gets its
+    # partitions at once (today: the retention window back and three months ahead); the daily task keeps them coming. The partition manager
     # uses raw SQL only (no models), so calling it from a migration stays valid as the model changes.
     ensure_partitions(using=schema_editor.connection.alias)
 

@@ -1,16 +1,16 @@
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 
 from analytics.services import record_event
 
 pytestmark = pytest.mark.django_db
 
 
-def test_event_browser_lists_a_time_range(staff_client, campaign):
-    now = timezone.now()
+def test_event_browser_lists_a_time_range(installed_at, staff_client, campaign):
+    # An hour into a month: the older event is of the month before.
+    now = installed_at(datetime(2026, 11, 1, 1, tzinfo=UTC))
     record_event(event_type="purl_viewed", source="purl", campaign=campaign, occurred_at=now)
     record_event(event_type="qr_scanned", source="qr", campaign=campaign, occurred_at=now - timedelta(days=2))
     url = reverse("admin:analytics_event_browser")

@@ -1,11 +1,13 @@
+from datetime import UTC, date, datetime
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 from django.db import connection
-from django.utils import timezone
 
-from analytics.partitions import add_months, list_partitions, month_start, partition_name
+from analytics.partitions import ensure_partitions, list_partitions
+
+from .test_partitions import months
 
 pytestmark = pytest.mark.django_db
 
@@ -66,13 +68,25 @@ def test_indexes_exist_on_the_parent_and_on_every_partition():
         assert "(recipient_id, created_at) WHERE (recipient_id IS NOT NULL)" in definitions, partition.name
 
 
-def test_migrating_from_empty_partitions_this_month_and_the_next_three():
+@pytest.mark.parametrize(("instant", "first", "last"), [
+    (datetime(2027, 3, 1, 0, 0, 30, tzinfo=UTC), date(2025, 3, 1), date(2027, 6, 1)),
+    (datetime(2026, 12, 31, 23, 59, tzinfo=UTC), date(2024, 12, 1), date(2027, 3, 1)),
+])
+def test_migrating_from_empty_partitions_the_retention_window_and_three_months_ahead(time_machine, instant, first,
+                                                                                     last):
+    time_machine.move_to(instant)
     # Runs inside the test's transaction, so the database is back as it was afterwards.
     call_command("migrate", "analytics", "zero", stdout=StringIO())
     assert query("SELECT to_regclass('events'), to_regclass('events_id_seq')") == [(None, None)]
 
     call_command("migrate", "analytics", stdout=StringIO())
-    first = month_start(timezone.now().date())
-    assert [partition.name for partition in list_partitions()] == [
-        partition_name(add_months(first, offset)) for offset in range(4)
-    ]
+    assert [partition.name for partition in list_partitions()] == months(first, last)
+
+
+def test_migrating_a_database_partitioned_ahead_only_adds_the_months_back(time_machine, unpartitioned):
+    time_machine.move_to(datetime(2027, 3, 1, 0, 0, 30, tzinfo=UTC))
+    call_command("migrate", "analytics", "0007", stdout=StringIO())
+    ensure_partitions(months_back=0)  # what 0002 created before the window reached back
+
+    call_command("migrate", "analytics", stdout=StringIO())
+    assert [partition.name for partition in list_partitions()] == months(date(2025, 3, 1), date(2027, 6, 1))

@@ -24,8 +24,7 @@ from campaigns.tests.factories import CampaignFactory
 pytestmark = pytest.mark.django_db
 
 SECRET = "test-mail-webhook-secret"
-# Whole seconds, so the time stays inside the current month (the only months a test database has partitions
-# for) and compares equal after a round trip through JSON.
+# Whole seconds, so it compares equal after a round trip through JSON.
 SCANNED_AT = timezone.now().replace(microsecond=0)
 
 

@@ -3,7 +3,6 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.db import connection
-from django.utils import timezone
 
 from analytics.models import CampaignDailyFunnel, CampaignDailyStat, RecipientStage
 from analytics.rollups import rebuild_rollups
@@ -11,6 +10,8 @@ from analytics.services import record_event
 from campaigns.services import create_recipient
 
 pytestmark = pytest.mark.django_db
+# Two days into a month: the events of these tests reach back into the month before.
+NOW = datetime(2026, 11, 2, 10, tzinfo=UTC)
 
 
 def _snapshot():
@@ -34,9 +35,9 @@ def people(campaign):
                              city="Boston", postal_code="02108") for n in range(6)]
 
 
-def test_rollups_follow_every_event_and_equal_a_recount(campaign, people):
+def test_rollups_follow_every_event_and_equal_a_recount(installed_at, campaign, people):
+    now = installed_at(NOW)
     rng = random.Random(7)
-    now = timezone.now()
     for _ in range(200):
         record_event(event_type=rng.choice(["purl_viewed", "qr_scanned", "call_started", "mail_delivered"]),
                      source="purl", campaign=campaign, recipient_id=rng.choice(people).pk,
@@ -47,8 +48,8 @@ def test_rollups_follow_every_event_and_equal_a_recount(campaign, people):
     assert sum(row[3] for row in _snapshot()[0]) == 200
 
 
-def test_funnel_counts_each_recipient_once_per_stage_on_their_first_day(campaign, people):
-    day1 = datetime(2026, 11, 2, 10, tzinfo=UTC) if timezone.now() > datetime(2026, 11, 3, tzinfo=UTC) else timezone.now()
+def test_funnel_counts_each_recipient_once_per_stage_on_their_first_day(installed_at, campaign, people):
+    day1 = installed_at(NOW) - timedelta(days=2)
     ann, bob = people[0], people[1]
     for _ in range(3):
         record_event(event_type="purl_viewed", source="purl", campaign=campaign, recipient_id=ann.pk, occurred_at=day1)
@@ -64,8 +65,8 @@ def test_funnel_counts_each_recipient_once_per_stage_on_their_first_day(campaign
     assert RecipientStage.objects.filter(recipient_id=ann.pk).count() == 2
 
 
-def test_rebuild_reproduces_the_incremental_rollups_and_repairs_drift(campaign, people):
-    now = timezone.now()
+def test_rebuild_reproduces_the_incremental_rollups_and_repairs_drift(installed_at, campaign, people):
+    now = installed_at(NOW)
     for n, person in enumerate(people):
         record_event(event_type="purl_viewed", source="purl", campaign=campaign, recipient_id=person.pk,
                      occurred_at=now - timedelta(days=n))
@@ -83,15 +84,15 @@ def test_rebuild_of_an_empty_range_changes_nothing(campaign):
     assert rebuild_rollups(start=date(2001, 1, 1), end=date(2001, 1, 31)) == []
 
 
-def test_rebuild_command(campaign, people):
+def test_rebuild_command(installed_at, campaign, people):
     from io import StringIO
 
     from django.core.management import call_command
     from django.core.management.base import CommandError
 
+    today = installed_at(NOW).date().isoformat()
     record_event(event_type="purl_viewed", source="purl", campaign=campaign, recipient_id=people[0].pk)
     CampaignDailyStat.objects.update(events=5)
-    today = timezone.now().date().isoformat()
     out = StringIO()
     call_command("rollups", "rebuild", "--from", today, "--to", today, stdout=out)
     assert "for 1 campaign(s)" in out.getvalue()

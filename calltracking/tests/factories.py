@@ -48,7 +48,7 @@ def twilio_time(at):
 
 
 def status_params(call_id, status, *, at=None, duration=None, parent=None, called="+16175550100"):
-    # Times near now: events land in monthly partitions, and a test database has the current months only.
+    # Stamped now unless told otherwise, as Twilio stamps a callback when it sends it.
     params = {"CallSid": call_id, "AccountSid": ACCOUNT_SID, "CallStatus": status,
               "Timestamp": twilio_time(at or timezone.now()),
               "To": called, "From": "+16175550134", "CallbackSource": "call-progress-events"}

@@ -1,10 +1,13 @@
-"""`manage.py partitions list | ensure [--months-ahead N] | drop --before YYYY-MM-DD [--dry-run]`."""
+"""`manage.py partitions list | ensure [--months-back N] [--months-ahead N] | drop --before YYYY-MM-DD [--dry-run]`."""
 
 from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
-from analytics.partitions import drop_partitions_before, ensure_partitions, list_partitions
+from analytics.partitions import (
+    MONTHS_AHEAD, drop_partitions_before, ensure_partitions, list_partitions, partition_range,
+)
 from mobul.exceptions import DomainError
 
 
@@ -14,8 +17,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         actions = parser.add_subparsers(dest="action", required=True, metavar="{list,ensure,drop}")
         actions.add_parser("list", help="Show every partition with its range and estimated row count.")
-        ensure = actions.add_parser("ensure", help="Create the partitions of this month and the coming ones.")
-        ensure.add_argument("--months-ahead", type=int, default=3, help="Months after this one (default 3).")
+        ensure = actions.add_parser(
+            "ensure", help="Create the partitions of the retention window (past months) and of the coming months.")
+        ensure.add_argument("--months-back", type=int, default=None,
+                            help="Months before this one (default: back to the events retention cutoff).")
+        ensure.add_argument("--months-ahead", type=int, default=MONTHS_AHEAD,
+                            help=f"Months after this one (default {MONTHS_AHEAD}).")
         drop = actions.add_parser("drop", help="Detach and drop the partitions that end on or before a date.")
         drop.add_argument("--before", type=date.fromisoformat, required=True, metavar="YYYY-MM-DD")
         drop.add_argument("--dry-run", action="store_true", help="Only show what would be dropped.")
@@ -39,12 +46,14 @@ class Command(BaseCommand):
                 f"{partition.estimated_rows:>15,}"
             )
 
-    def _ensure(self, *, months_ahead, **options):
-        created = ensure_partitions(months_ahead=months_ahead)
+    def _ensure(self, *, months_back, months_ahead, **options):
+        today = timezone.now().date()
+        first, last = partition_range(months_back=months_back, months_ahead=months_ahead, today=today)
+        created = ensure_partitions(months_back=months_back, months_ahead=months_ahead, today=today)
         for name in created:
             self.stdout.write(f"Created {name}.")
         self.stdout.write(self.style.SUCCESS(
-            f"Created {len(created)} partition(s); this month and the next {months_ahead} are partitioned."
+            f"Created {len(created)} partition(s); every month from {first:%Y-%m} to {last:%Y-%m} is partitioned."
         ))
 
     def _drop(self, *, before, dry_run, **options):

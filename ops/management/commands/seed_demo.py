@@ -122,7 +122,7 @@ class Command(BaseCommand):
         """An active campaign mailed three weeks ago, with responses spread over the days since."""
         today = timezone.now()
         mailed_at = today - timedelta(days=LIVE_DAYS)
-        ensure_partitions(months_ahead=2, today=mailed_at.date())
+        ensure_partitions(months_back=0, months_ahead=2, today=mailed_at.date())
         campaign = Campaign.objects.create(
             client=client, name=LIVE_CAMPAIGN, template=template, gift_card_pool=pool, cost="2400.00",
             offer="A $25 gift card for booking a whitening session", mail_date=mailed_at.date(),
