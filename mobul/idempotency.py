@@ -7,6 +7,8 @@ running. A replay runs no view and returns only what that caller already receive
 - The request is its method, path, query string, media type and body. A multipart body is taken as its parsed
   parts (field names and values; each file's field, name, content type and contents), since its boundary
   changes on every send; files are hashed as they stream in, on their way to the upload handlers that store them.
+  Only a caller the API's authenticators accept has an upload read here: no public endpoint takes one, and the
+  view answers anyone else's with a 401 without reading it.
 - The caller is the credential (API key or session user), so two callers never share keys. Public callers
   (redemption) have no credential: their key is scoped by their address and the request itself, so neither
   people behind one address nor one token's holders at two addresses ever see each other's answers.
@@ -34,6 +36,8 @@ from django.http.multipartparser import MultiPartParserError
 from django.utils.crypto import salted_hmac
 from rest_framework import exceptions
 from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.settings import api_settings
 
 from .api import error_body, exception_handler
 from .http import client_ip
@@ -115,6 +119,19 @@ def _read_fingerprint(request):
     return fingerprint(request, handler.files)
 
 
+def _authenticated(request):
+    """Whether one of the API's authenticators accepts the request's credentials. Nothing is set on `request`:
+    the view authenticates it again, as it would without a key."""
+    unauthenticated = Request(request)
+    for authenticator in api_settings.DEFAULT_AUTHENTICATION_CLASSES:
+        try:
+            if authenticator().authenticate(unauthenticated):
+                return True
+        except exceptions.APIException:
+            return False
+    return False
+
+
 def _content_length(request):
     try:
         return int(request.META.get("CONTENT_LENGTH") or 0)
@@ -181,6 +198,8 @@ class IdempotencyMiddleware:
     def __call__(self, request):
         key = request.headers.get(HEADER)
         if key is None or request.method != "POST" or not request.path.startswith("/api/"):
+            return self.get_response(request)
+        if request.content_type == MULTIPART and not _authenticated(request):
             return self.get_response(request)
         if not 0 < len(key) <= MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
             return _error(400, "invalid_idempotency_key",

@@ -191,13 +191,24 @@ def test_a_file_spooled_to_disk_is_fingerprinted_to_its_last_byte(key_client, im
     assert ImportJob.objects.count() == 1
 
 
-def test_an_upload_larger_than_any_import_is_refused_before_it_is_read(api_client, import_url, settings):
+def test_an_upload_larger_than_any_import_is_refused_before_it_is_read(key_client, import_url, settings):
     settings.IMPORT_MAX_BYTES = settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
-    api_client.credentials(HTTP_AUTHORIZATION="Bearer mbl_unknown_key")
-    response = _upload(api_client, import_url, content=PEOPLE_CSV * 40)
-    # Refused on its Content-Length, before the body is parsed or the caller authenticated.
+    response = _upload(key_client, import_url, content=PEOPLE_CSV * 40)
+    # Refused on its Content-Length, before the body is parsed.
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "payload_too_large"
+    assert ImportJob.objects.count() == 0
+
+
+def test_an_upload_from_a_caller_without_a_valid_key_is_not_read_for_its_key(api_client, import_url, monkeypatch):
+    def read_anyway(request):
+        raise AssertionError("the body of an unauthenticated upload was read")
+    monkeypatch.setattr("mobul.idempotency._read_fingerprint", read_anyway)
+    api_client.credentials(HTTP_AUTHORIZATION="Bearer mbl_unknown_key")
+    response = _upload(api_client, import_url)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "invalid_api_key"
+    assert ImportJob.objects.count() == 0
 
 
 def test_a_broken_multipart_body_is_a_400_in_the_error_shape(key_client, import_url):
