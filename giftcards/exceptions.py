@@ -1,4 +1,5 @@
 from mobul.exceptions import Conflict, DomainError, NotFound
+from mobul.ratelimit import wait_text
 
 
 class UnknownToken(NotFound):
@@ -18,13 +19,16 @@ class NoRewardPool(Conflict):
 
 class PoolExhausted(Conflict):
     code = "pool_exhausted"
-    default_message = "All gift cards of this campaign have been claimed."
+    default_message = "No gift card is left for you to claim."
 
 
 class RedemptionCooldown(DomainError):
     code = "cooldown"
     status = 429
-    default_message = "Please wait a few minutes before claiming another gift card."
+
+    def __init__(self, *, retry_after):
+        super().__init__(f"Please wait {wait_text(retry_after)} before claiming another gift card.",
+                         retry_after=retry_after)
 
 
 class CardNotVoidable(Conflict):
@@ -60,3 +64,7 @@ class BadRedemptionTime(DomainError):
 class DeliveryNotUnconfirmed(Conflict):
     code = "delivery_not_unconfirmed"
     default_message = "Only a card whose delivery is unconfirmed can be settled this way."
+
+
+class DeliveryNotResendable(Conflict):
+    code = "delivery_not_resendable"

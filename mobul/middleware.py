@@ -63,10 +63,9 @@ class RateLimitHeadersMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
+        # A request the limit refused carries remaining 0; one it let through and something else refused (the
+        # redemption cooldown, for one recipient) carries what is left of the limit for the caller's other requests.
         usage = getattr(request, "ratelimit_usage", None)
-        if usage is not None and response.status_code == 429 and response.has_header("Retry-After"):
-            # Refused after the limit counted it (the redemption cooldown): nothing passes before Retry-After.
-            usage = {**usage, "remaining": 0, "reset": int(response["Retry-After"])}
         if usage is not None:
             response["X-RateLimit-Limit"] = str(usage["limit"])
             response["X-RateLimit-Remaining"] = str(max(0, usage["remaining"]))

@@ -67,7 +67,8 @@ def test_a_refused_redemption_carries_the_headers_and_its_real_wait(api_client, 
     _assert_refused_with_the_wait(api_client.post(REDEEM, {"token": person.redemption_token}), limit="2")
 
 
-def test_the_redemption_cooldown_says_nothing_is_left_until_it_ends(api_client, tenant_a, settings):
+def test_the_redemption_cooldown_says_when_this_recipient_may_claim_and_leaves_the_rate_limit_as_it_is(
+        api_client, tenant_a, settings):
     settings.RATELIMITS = {**settings.RATELIMITS, "redemption": "10/m"}
     pool = GiftCardPoolFactory(client=tenant_a.client)
     stock(pool, 2)
@@ -75,9 +76,15 @@ def test_the_redemption_cooldown_says_nothing_is_left_until_it_ends(api_client, 
     assert api_client.post(REDEEM, {"token": person.redemption_token}).status_code == 201
     void_card(card=GiftCard.objects.get(recipient=person), reason="lost in the mail")
     cooldown = api_client.post(REDEEM, {"token": person.redemption_token})
-    # The rate limit counted this request and let it through; the cooldown refused it, for longer.
-    _assert_refused_with_the_wait(cooldown, limit="10", code="cooldown")
-    assert int(cooldown["Retry-After"]) > 60
+    assert cooldown.status_code == 429
+    wait = int(cooldown["Retry-After"])
+    assert 240 < wait <= 301
+    assert cooldown.json()["error"] == {
+        "code": "cooldown", "message": f"Please wait {-(-wait // 60)} minutes before claiming another gift card.",
+        "field": None}
+    # The rate limit let this request through: another recipient's claim from the same caller is not refused.
+    assert (cooldown["X-RateLimit-Limit"], cooldown["X-RateLimit-Remaining"]) == ("10", "8")
+    assert 0 <= int(cooldown["X-RateLimit-Reset"]) <= 60
 
 
 @pytest.mark.parametrize(("seconds", "text"), [(1, "1 second"), (24, "24 seconds"), (119, "119 seconds"),
