@@ -23,7 +23,7 @@ from analytics.choices import EventSource, EventType
 from campaigns.choices import CLOSED_STATUSES, RESPONDING_STATUSES, RecipientStatus
 from campaigns.models import Campaign, Recipient
 from campaigns.services import event_source
-from mobul.celery import queue_once
+from mobul.celery import message_counts, queue_of, queue_once
 from mobul.db import prepared_cursor, sql_literal
 
 from . import card_log
@@ -44,6 +44,7 @@ from .exceptions import (
     CardNotRedeemable,
     CardNotReissuable,
     CardNotVoidable,
+    DeliveryNotResendable,
     DeliveryNotUnconfirmed,
     NoRewardPool,
     PoolExhausted,
@@ -186,12 +187,20 @@ def _run_in_chunks(statement, params):
             return done
 
 
+def requeue_after_seconds():
+    """How late a queued card's task must be before the card goes back to the outbox. While delivery messages wait
+    in the broker, a late task is more likely waiting its turn than lost: every card requeued then would add a
+    message to the backlog every sweep, so only cards older than the broker's redelivery wait are."""
+    if message_counts([queue_of(deliver_gift_card)])[queue_of(deliver_gift_card)]:
+        return settings.GIFT_CARD_DELIVERY_REQUEUE_BACKLOGGED_SECONDS
+    return settings.GIFT_CARD_DELIVERY_REQUEUE_SECONDS
+
+
 def sweep_deliveries(*, now=None):
     """The outbox's way out after a crash: overdue queued cards go back to pending (the caller dispatches them
     again), sends that never finished are flagged unconfirmed for staff."""
     now = now or timezone.now()
-    requeued = _run_in_chunks(REQUEUE_OVERDUE_SQL, {
-        "overdue": now - timedelta(seconds=settings.GIFT_CARD_DELIVERY_REQUEUE_SECONDS)})
+    requeued = _run_in_chunks(REQUEUE_OVERDUE_SQL, {"overdue": now - timedelta(seconds=requeue_after_seconds())})
     unconfirmed = _run_in_chunks(FLAG_UNCONFIRMED_SQL, {
         "overdue": now - timedelta(seconds=settings.GIFT_CARD_DELIVERY_SEND_TIMEOUT_SECONDS),
         **card_log.params(at=now, reason="the send never reported back: check with the provider before resending"),
@@ -223,7 +232,11 @@ def begin_delivery(*, card_id):
     voided, redeemed, or another task's send is under way or unconfirmed."""
     with transaction.atomic():
         card = _locked_card(card_id)
-        if card.status != GiftCardStatus.CLAIMED or card.delivery_status not in AWAITING_DELIVERY:
+        if card.delivery_status not in AWAITING_DELIVERY:
+            return None
+        if card.status != GiftCardStatus.CLAIMED:  # voided or spent while it waited: out of the outbox for good
+            card.delivery_status, card.queued_at = DeliveryStatus.NOT_SENT, None
+            card.save(update_fields=["delivery_status", "queued_at"])
             return None
         card.delivery_status, card.delivery_started_at, card.queued_at = (
             DeliveryStatus.SENDING, timezone.now(), None)
@@ -293,6 +306,8 @@ def settle_unconfirmed_delivery(*, card, arrived, reason, request=None):
         card = _locked_card(card.pk)
         if card.delivery_status != DeliveryStatus.UNCONFIRMED:
             raise DeliveryNotUnconfirmed()
+        if not arrived and card.status != GiftCardStatus.CLAIMED:
+            raise DeliveryNotResendable(f"A {card.get_status_display().lower()} card is not sent again.")
         if arrived:
             _record_sent(card, channel="confirmed by staff", reason=reason, request=request)
         else:
@@ -358,6 +373,8 @@ class AssignmentPreview:
     shortfall: int  # recipients who would still be without a card
     # Other campaigns not completed or cancelled that draw on the same pool: [(campaign, free cards left after)]
     live_campaigns_sharing_pool: list
+    # The campaign has no reward pool yet: the assignment makes this pool its reward, or nobody could claim.
+    sets_reward_pool: bool
 
 
 def _check_assignable(pool, campaign):
@@ -379,16 +396,33 @@ def assignment_preview(*, pool, campaign):
     return AssignmentPreview(
         free_cards=free, recipients_without_card=waiting, cards_to_take=taken, shortfall=waiting - taken,
         live_campaigns_sharing_pool=[(other, free - taken) for other in sharing],
+        sets_reward_pool=campaign.gift_card_pool_id is None,
     )
+
+
+def _reward_from_pool_if_none(*, campaign, pool, request):
+    """A campaign without a reward pool refuses every claim (NoRewardPool), assigned cards included: the pool its
+    cards come from becomes its reward."""
+    with transaction.atomic():
+        locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        if locked.gift_card_pool_id is not None:
+            return
+        locked.gift_card_pool = pool
+        locked.save(update_fields=["gift_card_pool", "updated_at"])
+        record_audit(action=AuditAction.UPDATE, obj=locked, client_id=locked.client_id, request=request,
+                     changes={"gift_card_pool": [None, pool.pk]})
+    campaign.gift_card_pool = pool
 
 
 def assign_cards(*, pool, campaign, request=None, chunk_size=ASSIGN_CHUNK):
     """Gives every card-less recipient of `campaign` an available card of `pool`, set-based, chunk by chunk.
 
     Each chunk is its own short transaction. Returns how many were assigned and how many recipients are
-    still without a card (the shortfall when the pool runs out). A completed or cancelled campaign is refused.
+    still without a card (the shortfall when the pool runs out). A completed or cancelled campaign is refused;
+    one without a reward pool gets `pool` as its reward.
     """
     _check_assignable(pool, campaign)
+    _reward_from_pool_if_none(campaign=campaign, pool=pool, request=request)
     actor_id, api_key_id = card_log.actor_ids(request)
     assigned = 0
     while True:
@@ -422,7 +456,7 @@ def assign_cards(*, pool, campaign, request=None, chunk_size=ASSIGN_CHUNK):
 EXPIRE_SQL = f"""
 WITH expired AS (
     UPDATE gift_cards SET status = {sql_literal(GiftCardStatus.EXPIRED)}
-    WHERE id = ANY(%(cards)s) RETURNING id, recipient_id
+    WHERE id = ANY(%(cards)s) AND status = {AVAILABLE} RETURNING id, recipient_id
 ), released AS (
     UPDATE recipients r SET gift_card_id = NULL, updated_at = %(log_at)s
     FROM expired WHERE r.id = expired.recipient_id AND r.gift_card_id = expired.id

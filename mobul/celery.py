@@ -27,6 +27,26 @@ def queue_once(task, key, *, timeout, args=(), countdown=None):
     return True
 
 
+def message_counts(queue_names):
+    """{queue: messages waiting in it} as the broker reports them (not those a worker holds); a queue nobody
+    declared yet has 0."""
+    counts = {}
+    with app.connection_for_read() as conn:
+        channel = conn.default_channel
+        for name in queue_names:
+            try:
+                counts[name] = channel.queue_declare(queue=name, passive=True).message_count
+            except conn.channel_errors:
+                counts[name] = 0
+                channel = conn.channel()  # the failed passive declare closed the channel on AMQP brokers
+    return counts
+
+
+def queue_of(task):
+    """The queue `task`'s messages are routed to."""
+    return app.amqp.router.route({}, task.name)["queue"].name
+
+
 REQUEST_ID_HEADER = "request_id"
 _adopted = {}  # task id -> context token, while the task runs
 

@@ -561,6 +561,9 @@ REDEMPTION_COOLDOWN_SECONDS = env_int("REDEMPTION_COOLDOWN_SECONDS", 300)
 # A queued card whose delivery task is this late goes back to the outbox (a message lost with the broker).
 # Longer than a busy queue's wait: a card handed out twice is only work wasted, never sent twice.
 GIFT_CARD_DELIVERY_REQUEUE_SECONDS = env_int("GIFT_CARD_DELIVERY_REQUEUE_SECONDS", 600)
+# The same while delivery messages wait in the broker: past the broker's redelivery of an unacked message
+# (visibility timeout, 1 h with Redis), so a backlog gets at most one extra message per card an hour.
+GIFT_CARD_DELIVERY_REQUEUE_BACKLOGGED_SECONDS = env_int("GIFT_CARD_DELIVERY_REQUEUE_BACKLOGGED_SECONDS", 3600)
 # A send that has not reported back after this long is flagged unconfirmed for staff (its worker died).
 # Longer than the delivery task's time limit (giftcards.tasks.DELIVERY_TIME_LIMIT_SECONDS).
 GIFT_CARD_DELIVERY_SEND_TIMEOUT_SECONDS = env_int("GIFT_CARD_DELIVERY_SEND_TIMEOUT_SECONDS", 600)

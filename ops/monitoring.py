@@ -11,7 +11,7 @@ from django_redis import get_redis_connection
 
 from giftcards.models import GiftCardPool
 from giftcards.selectors import is_low, with_stock
-from mobul.celery import app as celery_app
+from mobul.celery import app as celery_app, message_counts
 
 from .models import DatabaseSizeSnapshot
 
@@ -152,17 +152,8 @@ def queue_names():
 
 
 def queue_lengths():
-    """{queue: messages waiting} as the broker reports them; a queue nobody declared yet has 0."""
-    lengths = {}
-    with celery_app.connection_for_read() as conn:
-        channel = conn.default_channel
-        for name in queue_names():
-            try:
-                lengths[name] = channel.queue_declare(queue=name, passive=True).message_count
-            except conn.channel_errors:
-                lengths[name] = 0
-                channel = conn.channel()  # the failed passive declare closed the channel on AMQP brokers
-    return lengths
+    """{queue: messages waiting} as the broker reports them."""
+    return message_counts(queue_names())
 
 
 def pool_levels():

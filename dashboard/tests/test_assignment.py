@@ -63,11 +63,14 @@ def test_assigning_shows_what_it_takes_and_assigns_only_once_confirmed(signed_in
     assert f"“{live.name}” (active) also draws on this pool" in warning
     assert "no free card would remain for it" in warning
     assert "Assign 19 cards</button>" in page
+    assert f"“{target.name}” has no gift-card reward yet: {pool.name} becomes its reward" in page
     assert free_cards(pool) == 19 and not target.recipients.filter(gift_card__isnull=False).exists()
 
     done = client.post(url, {"campaign": target.pk, "confirmed": "true"}, follow=True)
     assert "19</strong> cards assigned" in text(done) and "6 recipients still without a card" in text(done)
     assert target.recipients.filter(gift_card__isnull=False).count() == 19 and free_cards(pool) == 0
+    target.refresh_from_db()
+    assert target.gift_card_pool == pool  # so its recipients can claim the cards they were given
 
 
 def test_a_preview_says_how_many_cards_remain_for_a_campaign_sharing_the_pool(signed_in, world_a):

@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from celery.exceptions import Retry
 from django.core import mail
+from django.db import connection
 from django.test import TestCase
 from django.utils import timezone
 
@@ -13,13 +14,16 @@ from accounts.models import AuditLog
 from giftcards.choices import DeliveryStatus, GiftCardStatus
 from giftcards.models import GiftCard, GiftCardLog
 from giftcards.selectors import undelivered_minutes
+from giftcards.exceptions import DeliveryNotResendable
 from giftcards.services import (
-    dispatch_pending_deliveries, record_delivery, record_delivery_failure, redeem, sweep_deliveries,
+    _expire, dispatch_pending_deliveries, record_delivery, record_delivery_failure, redeem, settle_unconfirmed_delivery,
+    sweep_deliveries, void_card,
 )
 from giftcards.tasks import deliver_gift_card, sweep_deliveries as sweep_deliveries_task
 from giftcards.tests.factories import GiftCardPoolFactory, active_campaign, stock
 from giftcards.tests.test_delivery import settings_beat_entry
 from ops.alerts import check_alerts
+from mobul.celery import app, queue_of
 from ops.models import Alert, AlertMetric
 
 pytestmark = pytest.mark.django_db
@@ -189,3 +193,52 @@ def test_a_late_report_of_an_earlier_send_leaves_the_current_send_alone(claimed)
         GiftCardStatus.CLAIMED, DeliveryStatus.SENDING, "")
     record_delivery(card_id=card_id, started_at=current, channels="email")
     assert GiftCard.objects.get(pk=card_id).delivery_status == DeliveryStatus.SENT
+
+
+def test_a_card_voided_during_an_unconfirmed_send_is_not_sent_again_and_never_circles_in_the_outbox(claimed):
+    stuck, waiting = claimed[:2]
+    _unconfirmed(stuck)
+    void_card(card=GiftCard.objects.get(pk=stuck), reason="reported stolen")
+    with pytest.raises(DeliveryNotResendable):
+        settle_unconfirmed_delivery(card=GiftCard.objects.get(pk=stuck), arrived=False, reason="never arrived")
+    assert GiftCard.objects.get(pk=stuck).delivery_status == DeliveryStatus.UNCONFIRMED
+
+    # A card queued before it was voided (an older row, or a race with the dispatch) leaves the outbox when its
+    # task comes, instead of being requeued by every sweep.
+    GiftCard.objects.filter(pk=waiting).update(status=GiftCardStatus.VOID, delivery_status=DeliveryStatus.QUEUED,
+                                               queued_at=timezone.now())
+    deliver_gift_card.apply(args=[waiting], throw=True)
+    card = GiftCard.objects.get(pk=waiting)
+    assert (card.delivery_status, card.queued_at) == (DeliveryStatus.NOT_SENT, None)
+    assert sweep_deliveries(now=timezone.now() + timedelta(days=1)).requeued == 0
+    assert not mail.outbox
+
+
+@pytest.fixture
+def waiting_delivery_message():
+    """One message waiting in the broker's delivery queue (a backlog), removed afterwards."""
+    queue_name = queue_of(deliver_gift_card)
+    with app.connection_for_write() as broker:
+        broker.SimpleQueue(queue_name).put({"waiting": True})
+        yield
+        broker.default_channel.queue_purge(queue_name)
+
+
+def test_while_delivery_messages_wait_a_late_task_is_given_until_the_broker_redelivers(
+        claimed, settings, waiting_delivery_message):
+    settings.GIFT_CARD_DELIVERY_REQUEUE_SECONDS, settings.GIFT_CARD_DELIVERY_REQUEUE_BACKLOGGED_SECONDS = 600, 3600
+    now = timezone.now()
+    waiting_its_turn, lost = claimed[:2]
+    queue([waiting_its_turn], at=now - timedelta(seconds=700))
+    queue([lost], at=now - timedelta(seconds=3601))
+
+    assert sweep_deliveries(now=now).requeued == 1
+    statuses = dict(GiftCard.objects.filter(pk__in=claimed[:2]).values_list("pk", "delivery_status"))
+    assert statuses == {waiting_its_turn: DeliveryStatus.QUEUED, lost: DeliveryStatus.PENDING}
+
+
+def test_the_expiry_statement_leaves_a_card_that_is_no_longer_available_alone(claimed):
+    with connection.cursor() as cursor:
+        _expire(cursor, [claimed[0]], timezone.now())
+    assert GiftCard.objects.get(pk=claimed[0]).status == GiftCardStatus.CLAIMED
+    assert not GiftCardLog.objects.filter(card_id=claimed[0], action="expired").exists()

@@ -87,6 +87,24 @@ def test_the_preview_says_what_an_assignment_takes_and_which_live_campaigns_shar
     assert set(preview.live_campaigns_sharing_pool) == {(campaign, 0), (live, 0)}
 
 
+def test_cards_assigned_to_a_campaign_without_a_reward_make_that_pool_its_reward_so_they_can_be_claimed(
+        key_client, tenant_a):
+    pool = GiftCardPoolFactory(client=tenant_a.client)
+    stock(pool, 2)
+    campaign, people = active_campaign(tenant_a.client, None, recipients=2)
+    assert assignment_preview(pool=pool, campaign=campaign).sets_reward_pool
+
+    assert key_client.post(f"{POOLS}{pool.pk}/assign/", {"campaign": campaign.pk}).json() == {
+        "assigned": 2, "shortfall": 0}
+    campaign.refresh_from_db()
+    assert campaign.gift_card_pool == pool
+    assert AuditLog.objects.filter(object_type="campaigns.Campaign", object_id=str(campaign.pk),
+                                   changes__gift_card_pool=[None, pool.pk]).exists()
+    assert not assignment_preview(pool=pool, campaign=campaign).sets_reward_pool
+    assert {redeem(token=person.redemption_token).card.pk for person in people} == set(
+        GiftCard.objects.filter(pool=pool).values_list("pk", flat=True))
+
+
 def test_cards_list_shows_last4_only_and_is_tenant_scoped(key_client, api_client, tenant_a, tenant_b):
     pool = GiftCardPoolFactory(client=tenant_a.client)
     codes = stock(pool, 3)
