@@ -103,9 +103,11 @@ class MailLayout:
     @property
     def reserved(self):
         """The areas a finding names when the template's content lands on them."""
-        areas = {"address block": self.address_block, "ink-free area": self.ink_free}
+        areas = {"address block": self.address_block}
         if self.indicia:
             areas["postage indicia area"] = self.indicia
+        # Last: it holds the other two, and a finding names the first area a box is on.
+        areas["ink-free area"] = self.ink_free
         return areas
 
 

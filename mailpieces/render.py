@@ -161,10 +161,11 @@ html, body {{ {locked} {shown} }}
   z-index: 1 !important; background: white !important; overflow: hidden !important; }}
 .mobul-address {{ {locked} {shown} position: absolute !important;
   {_important(layout.address_block.css(origin=layout.ink_free))} overflow: hidden !important; }}
-.mobul-address, .mobul-address div {{ {locked} {shown} font: {_ADDRESS_FONT} !important; color: black !important;
+.mobul-address, .mobul-address div {{ font: {_ADDRESS_FONT} !important; color: black !important;
   text-transform: uppercase !important; text-align: left !important; letter-spacing: normal !important;
   word-spacing: normal !important; white-space: normal !important; overflow-wrap: anywhere !important;
-  background: none !important; position: static !important; }}
+  background: none !important; }}
+.mobul-address div {{ {locked} {shown} position: static !important; float: none !important; }}
 .mobul-qr {{ width: 1in; height: 1in; }}
 """
 
