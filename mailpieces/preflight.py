@@ -77,7 +77,7 @@ def _refusal_findings(renderer, refusals, sides_html):
     for refusal in refusals:
         spellings = {refusal.url, unquote(refusal.url)}
         named = [side for side in Side
-                 if any(spelling in sides_html[side] or spelling in renderer.sides[side].styles
+                 if any(spelling in text for text in (sides_html[side], *renderer.sides[side].styles)
                         for spelling in spellings)]
         what = ("is not an uploaded asset of this client" if refusal.kind == FindingKind.UNKNOWN_ASSET
                 else "is outside Mobul and was not loaded: upload it as an asset")

@@ -53,7 +53,7 @@ class SideTemplate:
     """One side's HTML without its styles, split at its merge fields: literal, field, literal, ..., literal."""
 
     parts: tuple
-    styles: str
+    styles: tuple
 
     @property
     def fields(self):
@@ -61,7 +61,7 @@ class SideTemplate:
 
     @classmethod
     def parse(cls, source, side):
-        styles = "\n".join(_STYLE.findall(source))
+        styles = tuple(_STYLE.findall(source))
         body = _STYLE.sub("", source)
         _check_self_contained(body, side)
         return cls(parts=tuple(MERGE_FIELD.split(body)), styles=styles)
@@ -203,8 +203,10 @@ class MailPieceRenderer:
         self.uses_qr = any(QR_FIELD in side.fields for side in self.sides.values())
         self.font_config = FontConfiguration()
         self.stylesheet = CSS(string=_stylesheet(self.layout), font_config=self.font_config)
-        # "<\/" is "</" to CSS, and cannot end the <style> element the styles go back into.
-        self.styles = "\n".join(side.styles for side in self.sides.values()).replace("</", "<\\/")
+        # Each in an element of its own (an @import counts only at the start of its stylesheet); "<\/" is "</" to
+        # CSS, and cannot end the <style> element the styles go back into.
+        self.styles = "".join("<style>" + style.replace("</", "<\\/") + "</style>"
+                              for side in self.sides.values() for style in side.styles)
         self._assets = {}
 
     def merge_values(self, recipient):
@@ -228,7 +230,7 @@ class MailPieceRenderer:
 
     def document_html(self, sides):
         body = "".join(piece[Side.FRONT] + piece[Side.BACK] for piece in sides)
-        return (f'<!DOCTYPE html><html><head><meta charset="utf-8"><style>{self.styles}</style></head>'
+        return (f'<!DOCTYPE html><html><head><meta charset="utf-8">{self.styles}</head>'
                 f"<body>{body}</body></html>")
 
     def render(self, recipients):
