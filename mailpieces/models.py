@@ -23,3 +23,9 @@ class TemplateAsset(models.Model):
 
     def __str__(self):
         return self.name
+
+    def save(self, *args, **kwargs):
+        # A file given to a new asset by `image.save()` (not by a form) has not been measured yet.
+        if self.width_px is None and self.image:
+            self._meta.get_field("image").update_dimension_fields(self, force=True)
+        super().save(*args, **kwargs)

@@ -141,7 +141,9 @@ def address_lines(values):
                               last_line, country) if line]
 
 
-def _stylesheet(layout):
+def stylesheet_css(layout):
+    """Mobul's rules for a size: the page, each side's canvas and the address block (`!important`, given to
+    WeasyPrint as a user stylesheet, so no rule of the template outranks them)."""
     trim = f"{layout.trim_width}in {layout.trim_height}in"
     locked = "margin: 0 !important; padding: 0 !important; border: 0 !important; transform: none !important;"
     shown = "display: block !important; visibility: visible !important; opacity: 1 !important;"
@@ -202,7 +204,7 @@ class MailPieceRenderer:
                       Side.BACK: SideTemplate.parse(template.back_html, Side.BACK)}
         self.uses_qr = any(QR_FIELD in side.fields for side in self.sides.values())
         self.font_config = FontConfiguration()
-        self.stylesheet = CSS(string=_stylesheet(self.layout), font_config=self.font_config)
+        self.stylesheet = CSS(string=stylesheet_css(self.layout), font_config=self.font_config)
         # Each in an element of its own (an @import counts only at the start of its stylesheet); "<\/" is "</" to
         # CSS, and cannot end the <style> element the styles go back into.
         self.styles = "".join("<style>" + style.replace("</", "<\\/") + "</style>"

@@ -2,13 +2,15 @@ import io
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
 from django.db import IntegrityError
 from PIL import Image
 
 from mailpieces.choices import FindingKind, Side
+from mailpieces.models import TemplateAsset
 from mailpieces.preflight import preflight
 from mailpieces.render import MailPieceRenderer, page_index, thumbnails
-from mailpieces.tests.factories import CLEAN_FRONT, add_recipient, campaign_with, upload_asset
+from mailpieces.tests.factories import CLEAN_FRONT, add_recipient, campaign_with, png_bytes, upload_asset
 
 pytestmark = pytest.mark.django_db
 
@@ -25,6 +27,10 @@ def _pixel_of_the_logo(pdf):
 def test_an_upload_records_its_pixel_size_and_names_are_unique_per_client(tenant_a, tenant_b):
     asset = upload_asset(tenant_a.client, "logo", 640, 320)
     assert (asset.width_px, asset.height_px) == (640, 320)
+    saved_with_its_file = TemplateAsset(client=tenant_a.client, name="banner")
+    saved_with_its_file.image.save("banner.png", ContentFile(png_bytes(30, 20)))
+    saved_with_its_file.refresh_from_db()
+    assert (saved_with_its_file.width_px, saved_with_its_file.height_px) == (30, 20)
     upload_asset(tenant_b.client, "logo", 10, 10)
     with pytest.raises(ValidationError):
         upload_asset(tenant_a.client, "Not a name!", 10, 10)
