@@ -3,7 +3,8 @@
 (a) the Mobul renderer (mailpieces.render) on a campaign's real recipients, read from the database in chunks of
     1,000 pieces, each chunk one PDF file (front then back of each piece), as a print run renders them;
 (b) the floor: WeasyPrint alone rendering the same pieces' final HTML (merged, QR codes in, Mobul's stylesheet
-    inlined, the logo from a local file), read from prepared files: no Django, no ORM, no merging.
+    inlined, the logo from a local file), read from prepared files of as many pieces as (a) lays out at once
+    (mailpieces.render.DOCUMENT_PIECES), each to a PDF of its own: no Django, no ORM, no merging, no joining.
 
 Each run is a fresh process; rates are pieces per CPU-second of that process (one process is one core), so a
 busy machine slows the wall clock, not the figure. (a) and (b) alternate on the same pieces and their medians are
@@ -53,24 +54,30 @@ professional whitening session at a special price, with a gift card once you vis
 
 
 def prepare(pieces):
-    """The benchmark's campaign with `pieces` recipients and the logo asset, made on the first run and reused."""
+    """The benchmark's campaign with `pieces` recipients, made on the first run and reused."""
     from campaigns.models import Campaign, MailTemplate, Recipient
-    from mailpieces.models import TemplateAsset
-    from mailpieces.tests.factories import png_bytes
 
     client = common.bench_client("bench-render", "Benchmarks: rendering")
     template, _ = MailTemplate.objects.update_or_create(
         client=client, name="Bench postcard", defaults={"size": "6x9", "front_html": FRONT, "back_html": BACK})
     campaign, _ = Campaign.objects.update_or_create(client=client, name="Bench: rendering",
                                                     defaults={"template": template})
-    if not TemplateAsset.objects.filter(client=client, name="logo").exists():
-        asset = TemplateAsset(client=client, name="logo")
-        asset.image.save("logo.png", ContentFile(png_bytes(LOGO_PX, LOGO_PX)))
     if Recipient.objects.filter(campaign=campaign).count() < pieces:
         Recipient.all_objects.filter(campaign=campaign).delete()
         with connection.cursor() as cursor:
             common.insert_recipients(cursor, campaign.pk, pieces, "bench-render")
     return campaign.pk
+
+
+def store_logo(campaign_id):
+    """The template's logo, stored anew in the scratch folder's media (which each run starts empty)."""
+    from campaigns.models import Campaign
+    from mailpieces.models import TemplateAsset
+    from mailpieces.tests.factories import png_bytes
+
+    client = Campaign.objects.get(pk=campaign_id).client
+    TemplateAsset.objects.filter(client=client, name="logo").delete()
+    TemplateAsset(client=client, name="logo").image.save("logo.png", ContentFile(png_bytes(LOGO_PX, LOGO_PX)))
 
 
 def _cpu_seconds():
@@ -125,7 +132,7 @@ def _floor_in_child(html_paths):
 def write_floor_html(campaign_id, pieces, folder):
     """The final HTML of each chunk of the first `pieces` pieces, as (a) hands it to WeasyPrint, made untimed."""
     from campaigns.models import Campaign
-    from mailpieces.render import MailPieceRenderer, stylesheet_css
+    from mailpieces.render import DOCUMENT_PIECES, MailPieceRenderer, stylesheet_css
 
     campaign = Campaign.objects.select_related("template").get(pk=campaign_id)
     renderer = MailPieceRenderer(campaign)
@@ -135,8 +142,10 @@ def write_floor_html(campaign_id, pieces, folder):
         logo.write_bytes(handle.read())
     inlined = f"<style>{stylesheet_css(renderer.layout)}</style>"
     paths = []
-    for number, chunk in enumerate(_chunks(campaign, pieces)):
-        markup = renderer.document_html([renderer.sides_html(renderer.merge_values(r)) for r in chunk])
+    documents = (chunk[start:start + DOCUMENT_PIECES] for chunk in _chunks(campaign, pieces)
+                 for start in range(0, len(chunk), DOCUMENT_PIECES))
+    for number, document in enumerate(documents):
+        markup = renderer.document_html([renderer.sides_html(renderer.merge_values(r)) for r in document])
         markup = markup.replace("<head>", f"<head>{inlined}", 1).replace("asset:logo", logo.as_uri())
         path = folder / f"floor-{number}.html"
         path.write_text(markup, encoding="utf-8")
@@ -146,6 +155,7 @@ def write_floor_html(campaign_id, pieces, folder):
 
 def measure(campaign_id, pieces, repeat, sizes):
     with common.scratch_folder() as folder:
+        store_logo(campaign_id)
         floor_html = write_floor_html(campaign_id, pieces, folder)
         mobul_runs, floor_runs, loads = [], [], []
         for run in range(1, repeat + 1):

@@ -45,6 +45,9 @@ from .models import TemplateAsset
 QR_FIELD = "qr_code"
 ASSET_SCHEME = "asset"
 _STYLE = re.compile(r"<style\b[^>]*>(.*?)</style\s*>", re.IGNORECASE | re.DOTALL)
+# Pieces per WeasyPrint document: its layout and its PDF are held in memory whole (about 0.4 MB a piece), so more
+# pieces are rendered as documents of this many, joined (pypdfium2) into one file.
+DOCUMENT_PIECES = 100
 _ADDRESS_FONT = '10pt/12pt "DejaVu Sans", "Liberation Sans", sans-serif'
 
 
@@ -249,8 +252,24 @@ class MailPieceRenderer:
 
     def write_pdf(self, recipients, target=None):
         """One PDF of the pieces, front then back of each, in order: bytes, or written to `target` (a path or a
-        binary file object) when given."""
-        return self.render(recipients).write_pdf(target)
+        binary file object) when given. Rendered DOCUMENT_PIECES at a time, so memory stays flat however many."""
+        recipients = list(recipients)
+        if len(recipients) <= DOCUMENT_PIECES:
+            return self.render(recipients).write_pdf(target)
+        joined = pypdfium2.PdfDocument.new()
+        try:
+            for start in range(0, len(recipients), DOCUMENT_PIECES):
+                part = pypdfium2.PdfDocument(self.write_pdf(recipients[start:start + DOCUMENT_PIECES]))
+                joined.import_pages(part)
+                part.close()
+            if target is not None:
+                joined.save(target)
+                return None
+            buffer = io.BytesIO()
+            joined.save(buffer)
+            return buffer.getvalue()
+        finally:
+            joined.close()
 
 
 def page_index(piece_index, side):

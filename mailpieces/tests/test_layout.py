@@ -79,3 +79,14 @@ def test_a_pdf_written_to_a_file_and_its_thumbnails(tenant_a, tmp_path):
         image = Image.open(io.BytesIO(png))
         assert image.format == "PNG" and image.width == 300
         assert image.height == round(300 * 6.25 / 9.25)
+
+
+def test_pieces_beyond_one_document_are_joined_in_order_with_their_trim_boxes(tenant_a, monkeypatch):
+    monkeypatch.setattr("mailpieces.render.DOCUMENT_PIECES", 2)
+    campaign = campaign_with(tenant_a.client, front="<p>front of {{ first_name }}</p>", back="<p>back</p>")
+    recipients = [add_recipient(campaign, n) for n in range(5)]
+    pdf = pypdfium2.PdfDocument(MailPieceRenderer(campaign).write_pdf(recipients))
+    assert len(pdf) == 10
+    assert [f"front of Ann{n}" in _text(pdf[page_index(n, Side.FRONT)]) for n in range(5)] == [True] * 5
+    assert all(page.get_trimbox() == (0, 0, 648, 432) for page in pdf)
+    pdf.close()
