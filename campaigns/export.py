@@ -41,6 +41,20 @@ def qr_url(recipient):
     return f"{recipient.purl}?via=qr"
 
 
+def merge_values(recipient, *, campaign_name):
+    """What each merge field of a recipient's piece says: the standard fields, `qr_url`, then the recipient's
+    custom fields (which never shadow a standard one). The print file and the rendered pieces both read this."""
+    standard = {
+        "first_name": recipient.first_name, "last_name": recipient.last_name, "full_name": recipient.full_name,
+        "company": recipient.company, "address1": recipient.address1, "address2": recipient.address2,
+        "city": recipient.city, "state": recipient.state, "postal_code": recipient.postal_code,
+        "country": recipient.country, "phone": recipient.phone, "email": recipient.email, "purl": recipient.purl,
+        "short_code": format_short_code(recipient.short_code), "campaign_name": campaign_name,
+    }
+    custom = {key: "" if value is None else str(value) for key, value in recipient.custom_fields.items()}
+    return {**custom, **standard, "qr_url": qr_url(recipient)}
+
+
 def qr_svg(recipient):
     return segno.make(qr_url(recipient), error="m").svg_inline(scale=4)
 
@@ -53,13 +67,10 @@ def _custom_columns(campaign):
     return sorted(keys)
 
 
-def _row(recipient, custom_columns):
-    return [
-        recipient.pk, recipient.first_name, recipient.last_name, recipient.company, recipient.address1,
-        recipient.address2, recipient.city, recipient.state, recipient.postal_code, recipient.country,
-        format_short_code(recipient.short_code), recipient.purl, qr_url(recipient),
-        *[recipient.custom_fields.get(key, "") for key in custom_columns],
-    ]
+def _row(recipient, custom_columns, campaign_name):
+    values = merge_values(recipient, campaign_name=campaign_name)
+    return [recipient.pk, *[values[column] for column in BASE_COLUMNS[1:]],
+            *[values.get(key, "") for key in custom_columns]]
 
 
 def _recipients(campaign):
@@ -72,7 +83,7 @@ def _csv_stream(campaign, inline_qr):
     writer = csv.writer(text)
     writer.writerow(BASE_COLUMNS + custom + (["qr_svg"] if inline_qr else []))
     for recipient in _recipients(campaign):
-        writer.writerow(_row(recipient, custom) + ([qr_svg(recipient)] if inline_qr else []))
+        writer.writerow(_row(recipient, custom, campaign.name) + ([qr_svg(recipient)] if inline_qr else []))
         if text.tell() > 65536:
             yield text.getvalue().encode()
             text.seek(0)

@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "django_ratelimit",
     "accounts",
     "campaigns",
+    "mailpieces",
     "giftcards",
     "calltracking",
     "analytics",
@@ -518,6 +519,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
+        # A line per laid-out page at INFO: thousands for one print run.
+        "weasyprint.progress": {"level": "WARNING"},
     },
 }
 
