@@ -122,6 +122,14 @@ def wait_until_consuming(redis_server):
              "the worker did not start consuming")
 
 
+def declare_queues(redis_server):
+    """Declares every queue in the broker in `redis_server`, as a worker does once it consumes: then a message
+    published while no worker runs waits for one."""
+    with celery_app.connection_for_write(redis_server.url(1)) as broker:
+        for queue in celery_app.amqp.queues.values():
+            queue(broker.default_channel).declare()
+
+
 def send_task(redis_server, name):
     """Publishes task `name` to the broker in `redis_server`, as beat would (this process stays eager)."""
     with celery_app.connection_for_write(redis_server.url(1)) as broker, warnings.catch_warnings():
