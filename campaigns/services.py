@@ -145,8 +145,9 @@ def transition_campaign(*, campaign, to_status, request=None, reason=""):
 
 
 def queue_mailing(campaign_id):
-    """Queues the marking of the campaign's pieces as mailed, unless a run is already waiting for a worker."""
-    queue_once(record_mailing, mailing_queued_key(campaign_id), timeout=settings.MAILING_REQUEUE_SECONDS,
+    """Queues the marking of the campaign's pieces as mailed, unless a run is already waiting for a worker.
+    Returns whether it queued one."""
+    return queue_once(record_mailing, mailing_queued_key(campaign_id), timeout=settings.MAILING_REQUEUE_SECONDS,
                args=(campaign_id,))
 
 
