@@ -18,13 +18,13 @@ from django.utils import timezone
 from campaigns.choices import ImportStatus
 from campaigns.models import ImportJob, Recipient
 from campaigns.tests.factories import CampaignFactory, csv_bytes, person
-from mobul.tests.processes import (
+from mobul.tests.processes import (  # noqa: F401  (redis_server: the fixture)
     ROOT,
-    RedisServer,
     Worker,
     app_environment,
     database_url,
     declare_queues,
+    redis_server,
     run_in_app_process,
     send_task,
     wait_for,
@@ -38,13 +38,6 @@ ROWS = 50
 # The import settings in the processes these tests start: a heartbeat every second, dead after three silent ones.
 FAST_SWEEPER = {"IMPORT_HEARTBEAT_SECONDS": "1", "IMPORT_HEARTBEAT_TIMEOUT_SECONDS": "3",
                 "IMPORT_REQUEUE_SECONDS": "1", "IMPORT_MAX_ATTEMPTS": "2"}
-
-
-@pytest.fixture
-def redis_server():
-    server = RedisServer()
-    yield server
-    server.remove()
 
 
 @pytest.fixture

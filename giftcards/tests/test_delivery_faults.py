@@ -20,10 +20,10 @@ from giftcards.services import redeem, settle_unconfirmed_delivery
 from giftcards.tasks import DELIVERIES_SCHEDULED_KEY
 from giftcards.tests.factories import GiftCardPoolFactory, active_campaign, stock
 from giftcards.tests.sms import SMS_DELAY_VARIABLE, SMS_LOG_VARIABLE, sms_sent, texting_environment
-from mobul.tests.processes import (
-    RedisServer,
+from mobul.tests.processes import (  # noqa: F401  (redis_server: the fixture)
     Worker,
     database_url,
+    redis_server,
     run_in_app_process,
     send_task,
     wait_for,
@@ -34,13 +34,6 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 # The sweeper's thresholds in the workers these tests start: overdue after a second.
 FAST_SWEEPER = {"GIFT_CARD_DELIVERY_REQUEUE_SECONDS": "1", "GIFT_CARD_DELIVERY_SEND_TIMEOUT_SECONDS": "1"}
-
-
-@pytest.fixture
-def redis_server():
-    server = RedisServer()
-    yield server
-    server.remove()
 
 
 @pytest.fixture

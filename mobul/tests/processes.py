@@ -14,6 +14,7 @@ import time
 import warnings
 from pathlib import Path
 
+import pytest
 import redis
 from celery.exceptions import AlwaysEagerIgnored
 from django.conf import settings
@@ -76,6 +77,14 @@ class RedisServer:
     def remove(self):
         self.stop()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@pytest.fixture
+def redis_server():
+    """A Redis of the test's own (RedisServer), removed after it."""
+    server = RedisServer()
+    yield server
+    server.remove()
 
 
 def app_environment(redis_server, **extra):
