@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from mobul.celery import after_commit
 from mobul.db import prepared_cursor
 from mobul.exceptions import NotFound
 from mobul.http import client_ip
@@ -178,7 +179,7 @@ def invite_member(*, client, email, role, invited_by, full_name="", request=None
         raise AlreadyMember(f"{email} is already on the team of {client}.") from None
     record_audit(action=AuditAction.CREATE, obj=membership, client=client, actor=invited_by, request=request,
                  changes={"email": email, "role": role, "account_created": user_created})
-    transaction.on_commit(lambda: send_team_invitation.delay(membership.pk, invited_by.pk))
+    after_commit(lambda: send_team_invitation.delay(membership.pk, invited_by.pk))
     return membership
 
 
@@ -189,7 +190,7 @@ def resend_invitation(*, membership, sent_by, request=None):
     locked, _ = _locked_team_membership(sent_by, membership)
     record_audit(action=AuditAction.UPDATE, obj=locked, client=locked.client, actor=sent_by, request=request,
                  changes={"email": locked.user.email, "invitation": "resent"})
-    transaction.on_commit(lambda: send_team_invitation.delay(locked.pk, sent_by.pk))
+    after_commit(lambda: send_team_invitation.delay(locked.pk, sent_by.pk))
     return locked
 
 

@@ -59,3 +59,7 @@ class RecordingStatus(models.TextChoices):
     FAILED = "failed", "Download failed"
     ARCHIVED = "archived", "In cold storage"
     RESTORING = "restoring", "Coming back from cold storage"
+
+
+# A task is on its way for these; the sweeper queues it again when its message was lost.
+RECORDING_IN_FLIGHT = [RecordingStatus.PENDING, RecordingStatus.RESTORING]

@@ -10,7 +10,15 @@ from accounts.models import Client
 from campaigns.models import Campaign, Recipient
 from campaigns.normalize import normalize_phone
 
-from .choices import LIVE_STATUSES, CallStatus, Disposition, MatchMethod, RecordingStatus, TrackingNumberStatus
+from .choices import (
+    LIVE_STATUSES,
+    RECORDING_IN_FLIGHT,
+    CallStatus,
+    Disposition,
+    MatchMethod,
+    RecordingStatus,
+    TrackingNumberStatus,
+)
 
 E164 = r"^\+[1-9][0-9]{1,14}$"
 DEFAULT_CONSENT_MESSAGE = "This call may be recorded for quality and training purposes."
@@ -112,6 +120,10 @@ class CallSession(models.Model):
                                             help_text="Where the provider serves the recording.")
     recording_duration_seconds = models.PositiveIntegerField(null=True, blank=True)
     recording_error = models.CharField(max_length=500, blank=True)
+    recording_queued_at = models.DateTimeField(
+        null=True, blank=True, help_text="While downloading or coming back from cold storage: when its task is due.")
+    recording_requeues = models.PositiveSmallIntegerField(
+        default=0, help_text="How many times the sweeper queued that task again (its message was lost).")
     disposition = models.CharField(max_length=16, choices=Disposition.choices, default=Disposition.NONE, blank=True)
     agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
                               related_name="handled_calls", help_text="The agent who last worked this call.")
@@ -128,6 +140,9 @@ class CallSession(models.Model):
         # Django's 30-character limit for index names, so migration 0001 creates it in SQL under its seed name.
         indexes = [
             models.Index(fields=["caller_phone", "campaign"], name="idx_call_sessions_caller"),
+            # The recording sweeper's lookup.
+            models.Index(fields=["recording_queued_at"], condition=Q(recording_status__in=RECORDING_IN_FLIGHT),
+                         name="call_sessions_recording_due"),
         ]
 
     def __str__(self):

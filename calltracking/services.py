@@ -10,10 +10,13 @@ its first final status is its outcome, and times already known are never overwri
 """
 
 import logging
+from datetime import timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 import analytics
@@ -24,10 +27,12 @@ from campaigns.choices import MAILED_STATUSES
 from campaigns.models import Recipient
 from giftcards.choices import RedemptionChannel
 from giftcards.services import redeem
+from mobul.celery import after_commit
 
 from . import providers
 from .choices import (
     FINAL_STATUSES,
+    RECORDING_IN_FLIGHT,
     STATUS_RANK,
     CallStatus,
     Disposition,
@@ -213,11 +218,17 @@ def register_recording(*, notice):
         session.recording_sid, session.recording_source_url = notice.recording_id[:64], notice.source_url[:500]
         session.recording_duration_seconds = notice.duration
         session.recording_status, session.recording_error = RecordingStatus.PENDING, ""
-        session.save(update_fields=["recording_sid", "recording_source_url", "recording_duration_seconds",
-                                    "recording_status", "recording_error", "updated_at"])
-        session_id = session.pk
-        transaction.on_commit(lambda: download_recording.delay(session_id))
+        _queue_recording_task(session, "recording_sid", "recording_source_url", "recording_duration_seconds",
+                              "recording_status", "recording_error")
     return session
+
+
+def _queue_recording_task(session, *changed):
+    """Saves `changed` and queues the task of the session's new recording status, due now, after commit."""
+    session.recording_queued_at, session.recording_requeues = timezone.now(), 0
+    session.save(update_fields=[*changed, "recording_queued_at", "recording_requeues", "updated_at"])
+    task, session_id = RECORDING_TASKS[session.recording_status], session.pk
+    after_commit(lambda: task.delay(session_id))
 
 
 def store_recording(*, session_id):
@@ -248,11 +259,9 @@ def retry_recording(*, session, request=None):
         if session.recording_status != RecordingStatus.FAILED or not session.recording_source_url:
             return False
         session.recording_status, session.recording_error = RecordingStatus.PENDING, ""
-        session.save(update_fields=["recording_status", "recording_error", "updated_at"])
+        _queue_recording_task(session, "recording_status", "recording_error")
         record_audit(action=AuditAction.UPDATE, obj=session, client=session.campaign.client, request=request,
                      changes={"recording_status": [RecordingStatus.FAILED, RecordingStatus.PENDING]})
-        session_id = session.pk
-        transaction.on_commit(lambda: download_recording.delay(session_id))
     return True
 
 
@@ -264,19 +273,63 @@ def request_recording_restore(*, session, request=None):
         if session.recording_status != RecordingStatus.ARCHIVED or not session.recording_archived:
             return False
         session.recording_status = RecordingStatus.RESTORING
-        session.save(update_fields=["recording_status", "updated_at"])
+        _queue_recording_task(session, "recording_status")
         RecordingArchive.objects.filter(session=session).update(restore_requested_at=timezone.now())
         record_audit(action=AuditAction.UPDATE, obj=session, client=session.campaign.client, request=request,
                      changes={"recording_status": [RecordingStatus.ARCHIVED, RecordingStatus.RESTORING]})
-        session_id = session.pk
-        transaction.on_commit(lambda: restore_archived_recording.delay(session_id))
     return True
 
 
-def recording_failed(*, session_id, error, final):
+def recording_failed(*, session_id, error, retry_in=None):
+    """A download attempt failed: it is tried again in `retry_in` seconds, or (None) the recording is failed for
+    good, until staff retry it."""
+    retrying = retry_in is not None
     CallSession.objects.filter(pk=session_id, recording__isnull=True).update(
-        recording_status=RecordingStatus.FAILED if final else RecordingStatus.PENDING, recording_error=error[:500],
+        recording_status=RecordingStatus.PENDING if retrying else RecordingStatus.FAILED, recording_error=error[:500],
+        recording_queued_at=timezone.now() + timedelta(seconds=retry_in) if retrying else None,
     )
+
+
+def recording_task_due(*, session_id, status, in_seconds):
+    """The recording's task (still `status`) comes back in `in_seconds`: the sweeper waits for it that long."""
+    CallSession.objects.filter(pk=session_id, recording_status=status).update(
+        recording_queued_at=timezone.now() + timedelta(seconds=in_seconds))
+
+
+# What a recording's task is, and what it becomes once that task was lost RECORDING_MAX_REQUEUES times: a failed
+# download waits for staff to retry it; a restore goes back to cold storage, where staff can ask for it again.
+RECORDING_TASKS = {RecordingStatus.PENDING: download_recording, RecordingStatus.RESTORING: restore_archived_recording}
+RECORDING_GIVEN_UP = {
+    RecordingStatus.PENDING: (RecordingStatus.FAILED, "The download never ran: its task was lost {} times. Retry it."),
+    RecordingStatus.RESTORING: (RecordingStatus.ARCHIVED,
+                                "The restore never ran: its task was lost {} times. Ask for the recording again."),
+}
+
+
+def sweep_recordings(*, now=None):
+    """The way out of a lost download or restore message: a recording whose task is RECORDING_REQUEUE_SECONDS late
+    gets it queued again, or is given up (RECORDING_GIVEN_UP) after RECORDING_MAX_REQUEUES of those. A task that
+    turns up after all finds the work done, or the recording no longer waiting for it, and does nothing.
+    Returns {"requeued": n, "given_up": n}."""
+    now = now or timezone.now()
+    late = now - timedelta(seconds=settings.RECORDING_REQUEUE_SECONDS)
+    counts = {"requeued": 0, "given_up": 0}
+    with transaction.atomic():
+        stranded = CallSession.objects.select_for_update(skip_locked=True).filter(
+            recording_status__in=RECORDING_IN_FLIGHT, recording_queued_at__lt=late).order_by("pk")
+        for session_id, status, requeues in stranded.values_list("pk", "recording_status", "recording_requeues"):
+            row = CallSession.objects.filter(pk=session_id)
+            if requeues >= settings.RECORDING_MAX_REQUEUES:
+                given_up_status, error = RECORDING_GIVEN_UP[status]
+                row.update(recording_status=given_up_status, recording_error=error.format(requeues + 1),
+                           recording_queued_at=None, updated_at=now)
+                counts["given_up"] += 1
+                continue
+            row.update(recording_queued_at=now, recording_requeues=F("recording_requeues") + 1, updated_at=now)
+            task = RECORDING_TASKS[status]
+            after_commit(lambda task=task, session_id=session_id: task.delay(session_id))
+            counts["requeued"] += 1
+    return counts
 
 
 # --- Agent actions --------------------------------------------------------------------------

@@ -68,6 +68,10 @@ class ImportStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+# What the import sweeper looks after: a message may have been lost, a worker may have died.
+UNFINISHED_IMPORT_STATUSES = [ImportStatus.PENDING, ImportStatus.RUNNING]
+
+
 class ImportErrorPolicy(models.TextChoices):
     REJECT = "reject", "Import nothing if any row is invalid"
     SKIP = "skip", "Import the valid rows, report the others"

@@ -17,14 +17,12 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
-from django.db import IntegrityError, connection, connections, transaction
-from django.utils import timezone
-
-from accounts.access import request_actor
+from django.db import IntegrityError, connection, transaction
 
 from .choices import EDITABLE_STATUSES, ImportErrorPolicy, ImportStatus, RecipientStatus
 from .exceptions import CampaignLocked, ImportFileRejected
-from .models import Campaign, ImportJob
+from .jobs import ImportTakenOver, ProgressReporter, finish
+from .models import Campaign
 from .normalize import collapse, dedupe_hash, normalize_email, normalize_phone
 from .tokens import new_redemption_token, new_short_code
 
@@ -178,34 +176,6 @@ class ImportStats:
     duplicate_rows: list = field(default_factory=list)
 
 
-class ProgressReporter:
-    """Publishes rows done on its own connection: the import's transaction is invisible until commit."""
-
-    def __init__(self, job_id):
-        self.job_id = job_id
-        self.connection = connections.create_connection("default")
-
-    def report(self, rows_done, rows_total=None):
-        with self.connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE import_jobs SET rows_done = %s, rows_total = GREATEST(rows_total, %s) WHERE id = %s",
-                [rows_done, rows_total or rows_done, self.job_id],
-            )
-
-    def close(self):
-        self.connection.close()
-
-
-def new_import_job(*, uploaded_file, name, request, **fields):
-    """An ImportJob holding the uploaded file, attributed to whoever sent it (saved, not yet queued)."""
-    user, api_key = request_actor(request)
-    job = ImportJob(original_filename=(uploaded_file.name or "")[:255], size_bytes=uploaded_file.size,
-                    created_by=user, api_key=api_key, **fields)
-    job.file.save(name, uploaded_file, save=False)
-    job.save()
-    return job
-
-
 def count_lines(job):
     lines = 0
     with job.file.open("rb") as handle:
@@ -337,13 +307,6 @@ class _RejectedRows(Exception):
         self.stats = stats
 
 
-def _finish(job, **changes):
-    for name, value in changes.items():
-        setattr(job, name, value)
-    job.finished_at = timezone.now()
-    job.save()
-
-
 def _import_once(job, columns, report, progress, rows_total):
     stats = ImportStats()
     with transaction.atomic():
@@ -355,7 +318,7 @@ def _import_once(job, columns, report, progress, rows_total):
             raise _RejectedRows(stats)
         _remove_duplicates(job, report, stats)
         report.save_to(job)
-        _finish(
+        finish(
             job, status=ImportStatus.COMPLETED, rows_total=stats.rows_done, rows_done=stats.rows_done,
             rows_imported=stats.rows_written - stats.rows_duplicate, rows_invalid=stats.rows_invalid,
             rows_duplicate=stats.rows_duplicate,
@@ -364,12 +327,10 @@ def _import_once(job, columns, report, progress, rows_total):
 
 
 def run_recipient_import(job):
-    """Processes a pending (or interrupted) recipient import to completion or a clear failure."""
-    progress = ProgressReporter(job.pk)
+    """Processes a claimed recipient import (jobs.claim) to completion or a clear failure."""
+    progress = ProgressReporter(job)
     rows_total = max(count_lines(job) - 1, 0)
-    job.rows_total, job.status, job.started_at = rows_total, ImportStatus.RUNNING, timezone.now()
-    job.rows_done = 0
-    job.save(update_fields=["rows_total", "status", "started_at", "rows_done"])
+    progress.report(0, rows_total)
     report = ErrorReport()
     try:
         with job.file.open("rb") as handle:
@@ -391,7 +352,7 @@ def run_recipient_import(job):
     except _RejectedRows as rejected:
         report.save_to(job)
         invalid = rejected.stats.rows_invalid
-        _finish(
+        finish(
             job, status=ImportStatus.FAILED, rows_total=rejected.stats.rows_done, rows_done=rejected.stats.rows_done,
             rows_imported=0, rows_invalid=invalid, error_message=(
                 f"{invalid} invalid row(s); nothing was imported. Download the error report, fix the file "
@@ -399,10 +360,12 @@ def run_recipient_import(job):
             ),
         )
     except (ImportFileRejected, CampaignLocked) as exc:
-        _finish(job, status=ImportStatus.FAILED, rows_imported=0, error_message=exc.message)
+        finish(job, status=ImportStatus.FAILED, rows_imported=0, error_message=exc.message)
+    except ImportTakenOver:
+        raise
     except Exception:
         logger.exception("import %s failed", job.pk)
-        _finish(job, status=ImportStatus.FAILED, rows_imported=0,
+        finish(job, status=ImportStatus.FAILED, rows_imported=0,
                 error_message="The import failed unexpectedly; nothing was imported. Support has the details.")
     finally:
         report.close()

@@ -9,6 +9,7 @@ from django.db.models import Q
 from accounts.models import ApiKey, Client
 
 from .choices import (
+    UNFINISHED_IMPORT_STATUSES,
     CampaignStatus,
     ImportErrorPolicy,
     ImportKind,
@@ -88,6 +89,9 @@ class Campaign(models.Model):
     class Meta:
         db_table = "campaigns"
         ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=CampaignStatus.values), name="campaigns_status_valid"),
+        ]
         indexes = [
             models.Index(fields=["client", "status"], name="idx_campaigns_client_status"),
             models.Index(
@@ -153,6 +157,7 @@ class Recipient(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["redemption_token"], name="idx_recipients_token"),
             models.UniqueConstraint(fields=["short_code"], name="recipients_short_code_key"),
+            models.CheckConstraint(condition=Q(status__in=RecipientStatus.values), name="recipients_status_valid"),
         ]
         indexes = [
             models.Index(fields=["campaign", "status"], name="idx_recipients_campaign"),
@@ -201,20 +206,34 @@ class ImportJob(models.Model):
     )
     api_key = models.ForeignKey(ApiKey, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
+    queued_at = models.DateTimeField(null=True, blank=True, help_text="While pending: when its task was last queued.")
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="How many times a worker started it.")
+    started_at = models.DateTimeField(null=True, blank=True, help_text="When its latest attempt started.")
+    heartbeat_at = models.DateTimeField(null=True, blank=True,
+                                        help_text="While running: when its worker last said it was alive.")
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "import_jobs"
         ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=ImportStatus.values), name="import_jobs_status_valid"),
+        ]
+        indexes = [
+            # The sweeper's lookup, every minute.
+            models.Index(fields=["status"], condition=Q(status__in=UNFINISHED_IMPORT_STATUSES),
+                         name="import_jobs_unfinished"),
+        ]
 
     def __str__(self):
         return f"{self.get_kind_display()} import #{self.pk} ({self.get_status_display()})"
 
     @property
     def progress_percent(self):
+        """The share of rows done: 100 once completed, never 100 before; a failed job shows how far it got."""
         if self.status == ImportStatus.COMPLETED:
             return 100
         if not self.rows_total:
             return 0
-        return min(99, int(self.rows_done * 100 / self.rows_total))
+        share = int(self.rows_done * 100 / self.rows_total)
+        return min(100 if self.status == ImportStatus.FAILED else 99, share)

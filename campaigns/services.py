@@ -1,7 +1,11 @@
 """Every write to campaigns, templates, recipients and imports goes through these functions."""
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
 from django.forms.models import model_to_dict
 from django.utils import timezone
 
@@ -11,13 +15,15 @@ from accounts.access import request_actor
 from accounts.services import record_audit
 from analytics.choices import EventSource, EventType
 from analytics.services import record_recipient_events
+from mobul.celery import after_commit, queue_once
 from mobul.db import sql_literal
 
-from .choices import EDITABLE_STATUSES, TRANSITIONS, CampaignStatus, ImportKind, RecipientStatus
+from .choices import EDITABLE_STATUSES, MAILED_STATUSES, TRANSITIONS, CampaignStatus, ImportKind, RecipientStatus
 from .exceptions import CampaignLocked, DuplicateRecipient, IllegalTransition, TransitionRuleViolation
-from .imports import inspect_upload, new_import_job
+from .imports import inspect_upload
+from .jobs import new_import_job
 from .models import Campaign, MailTemplate, Recipient
-from .tasks import process_import, record_mailing
+from .tasks import mailing_queued_key, record_mailing
 from .normalize import collapse, dedupe_hash, normalize_email, normalize_phone
 from .tokens import new_redemption_token, new_short_code
 
@@ -134,13 +140,20 @@ def transition_campaign(*, campaign, to_status, request=None, reason=""):
         payload={"from": current.value, "to": target.value, **({"reason": reason} if reason else {})},
     )
     if target == CampaignStatus.MAILED:
-        transaction.on_commit(lambda: record_mailing.delay(campaign.pk))
+        after_commit(lambda: queue_mailing(campaign.pk))
     return campaign
+
+
+def queue_mailing(campaign_id):
+    """Queues the marking of the campaign's pieces as mailed, unless a run is already waiting for a worker.
+    Returns whether it queued one."""
+    return queue_once(record_mailing, mailing_queued_key(campaign_id), timeout=settings.MAILING_REQUEUE_SECONDS,
+               args=(campaign_id,))
 
 
 # Pending recipients become mailed; RETURNING feeds one mail_sent event per piece.
 MAIL_PENDING_RECIPIENTS_SQL = (
-    f"UPDATE recipients SET status = {sql_literal(RecipientStatus.MAILED)}, updated_at = now()"
+    f"UPDATE recipients SET status = {sql_literal(RecipientStatus.MAILED)}, updated_at = %(now)s"
     f" WHERE campaign_id = %(campaign)s AND deleted_at IS NULL AND status = {sql_literal(RecipientStatus.PENDING)}"
     " RETURNING id"
 )
@@ -149,9 +162,21 @@ MAIL_PENDING_RECIPIENTS_SQL = (
 def mark_campaign_mailed(*, campaign_id):
     """Every pending recipient of the campaign is mailed: status and a `mail_sent` event each. Idempotent."""
     return record_recipient_events(
-        recipients_sql=MAIL_PENDING_RECIPIENTS_SQL, params={"campaign": campaign_id}, campaign_id=campaign_id,
-        event_type=EventType.MAIL_SENT, source=EventSource.MAIL,
+        recipients_sql=MAIL_PENDING_RECIPIENTS_SQL, params={"campaign": campaign_id, "now": timezone.now()},
+        campaign_id=campaign_id, event_type=EventType.MAIL_SENT, source=EventSource.MAIL,
     )
+
+
+def queue_unrecorded_mailings(*, now=None):
+    """The way out of a lost record_mailing: campaigns in the mail for MAILING_REQUEUE_SECONDS whose pieces are still
+    pending get another run (pieces are only added before approval, so a pending piece there was never marked).
+    Returns how many were queued."""
+    mailed_before = (now or timezone.now()) - timedelta(seconds=settings.MAILING_REQUEUE_SECONDS)
+    pending = Recipient.objects.filter(campaign=OuterRef("pk"), status=RecipientStatus.PENDING)
+    unrecorded = Campaign.objects.filter(
+        Exists(pending), status__in=MAILED_STATUSES, status_changed_at__lt=mailed_before,
+    ).values_list("pk", flat=True)
+    return sum(queue_mailing(campaign_id) for campaign_id in unrecorded)
 
 
 def allowed_transitions(campaign):
@@ -220,5 +245,4 @@ def start_recipient_import(*, campaign, uploaded_file, on_error, request=None):
                          client=campaign.client, campaign=campaign, kind=ImportKind.RECIPIENTS, on_error=on_error)
     record_audit(action=AuditAction.CREATE, obj=job, client=campaign.client, request=request,
                  changes={"file": job.original_filename, "size_bytes": job.size_bytes, "on_error": on_error})
-    transaction.on_commit(lambda: process_import.delay(job.pk))
     return job

@@ -19,21 +19,14 @@ from accounts.choices import AuditAction
 from accounts.services import record_audit
 from campaigns.choices import ImportErrorPolicy, ImportKind, ImportStatus
 from campaigns.exceptions import ImportFileRejected
-from campaigns.imports import (
-    ErrorReport,
-    ProgressReporter,
-    count_lines,
-    new_import_job,
-    normalize_header,
-    sniff_header,
-)
+from campaigns.imports import ErrorReport, count_lines, normalize_header, sniff_header
+from campaigns.jobs import ImportTakenOver, ProgressReporter, finish, new_import_job
 from mobul.db import sql_literal
 
 from . import card_log
 from .choices import DeliveryStatus, GiftCardAction, GiftCardStatus
 from .crypto import code_hash, encrypt_code, last4, normalize_code
 from .services import check_pool_level
-from .tasks import process_card_import
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +92,6 @@ def start_card_import(*, pool, uploaded_file, on_error=ImportErrorPolicy.REJECT,
                              client=pool.client, pool=pool, kind=ImportKind.GIFT_CARDS, on_error=on_error)
         record_audit(action=AuditAction.CREATE, obj=job, client=pool.client, request=request,
                      changes={"file": job.original_filename, "pool": pool.pk})
-        transaction.on_commit(lambda: process_card_import.delay(job.pk))
     return job
 
 
@@ -161,10 +153,10 @@ def _report_duplicates(job, report):
 
 
 def run_card_import(job):
-    progress = ProgressReporter(job.pk)
+    """Processes a claimed gift-card code import (campaigns.jobs.claim) to completion or a clear failure."""
+    progress = ProgressReporter(job)
     rows_total = max(count_lines(job) - 1, 0)
-    job.rows_total, job.status, job.started_at, job.rows_done = rows_total, ImportStatus.RUNNING, timezone.now(), 0
-    job.save(update_fields=["rows_total", "status", "started_at", "rows_done"])
+    progress.report(0, rows_total)
     report = ErrorReport()
     try:
         with job.file.open("rb") as handle:
@@ -193,22 +185,19 @@ def run_card_import(job):
                 })
                 imported = cursor.rowcount
             report.save_to(job)
-            job.status, job.finished_at = ImportStatus.COMPLETED, timezone.now()
-            job.rows_total = job.rows_done = rows
-            job.rows_imported, job.rows_invalid, job.rows_duplicate = imported, invalid, duplicates
-            job.save()
+            finish(job, status=ImportStatus.COMPLETED, rows_total=rows, rows_done=rows, rows_imported=imported,
+                   rows_invalid=invalid, rows_duplicate=duplicates)
         check_pool_level(pool_id=job.pool_id)
     except ImportFileRejected as error:
-        job.status, job.finished_at, job.rows_imported, job.error_message = (
-            ImportStatus.FAILED, timezone.now(), 0, error.message)
-        job.save()
+        finish(job, status=ImportStatus.FAILED, rows_total=job.rows_total, rows_done=job.rows_done, rows_imported=0,
+               rows_invalid=job.rows_invalid, error_message=error.message)
+    except ImportTakenOver:
+        raise
     except Exception:
         logger.exception("card import %s failed", job.pk)
-        job.status, job.finished_at, job.rows_imported = ImportStatus.FAILED, timezone.now(), 0
-        job.error_message = "The import failed unexpectedly; nothing was imported. Support has the details."
-        job.save()
+        finish(job, status=ImportStatus.FAILED, rows_imported=0,
+               error_message="The import failed unexpectedly; nothing was imported. Support has the details.")
     finally:
         report.close()
         progress.close()
     return job
-

@@ -23,7 +23,7 @@ from analytics.choices import EventSource, EventType
 from campaigns.choices import CLOSED_STATUSES, RESPONDING_STATUSES, RecipientStatus
 from campaigns.models import Campaign, Recipient
 from campaigns.services import event_source
-from mobul.celery import message_counts, queue_of, queue_once
+from mobul.celery import after_commit, message_counts, queue_of, queue_once
 from mobul.db import prepared_cursor, sql_literal
 
 from . import card_log
@@ -71,11 +71,6 @@ EXPIRY_CHUNK = 1000
 AVAILABLE, CLAIMED = sql_literal(GiftCardStatus.AVAILABLE), sql_literal(GiftCardStatus.CLAIMED)
 PENDING, QUEUED = sql_literal(DeliveryStatus.PENDING), sql_literal(DeliveryStatus.QUEUED)
 SENDING, UNCONFIRMED = sql_literal(DeliveryStatus.SENDING), sql_literal(DeliveryStatus.UNCONFIRMED)
-
-
-def after_commit(hook):
-    """Runs `hook` once the transaction commits; an error it raises is logged (by Django) and goes no further."""
-    transaction.on_commit(hook, robust=True)
 
 
 # --- Stock ----------------------------------------------------------------------------------

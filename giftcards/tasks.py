@@ -5,8 +5,7 @@ from django.core.mail import send_mail
 
 from accounts.choices import Role
 from accounts.models import User
-from campaigns.choices import ImportStatus
-from campaigns.models import ImportJob
+from campaigns.jobs import run_claimed
 
 from .crypto import decrypt_code
 from .delivery import DeliveryError, send_card
@@ -99,13 +98,11 @@ def notify_low_stock(alert_id):
 
 @shared_task(acks_late=True)
 def process_card_import(import_job_id):
-    """Runs one gift-card code import. A finished job is left alone, an interrupted one redone."""
+    """Runs one gift-card code import. A message delivered twice does nothing more: only a pending job is claimed."""
     # inventory queues this task, so it is imported here rather than at the top.
     from .inventory import run_card_import
 
-    job = ImportJob.objects.filter(pk=import_job_id).first()
-    if job is not None and job.status not in (ImportStatus.COMPLETED, ImportStatus.FAILED):
-        run_card_import(job)
+    run_claimed(import_job_id, run_card_import)
 
 
 @shared_task(acks_late=True)

@@ -4,6 +4,7 @@ import os
 from celery import Celery
 from celery.signals import before_task_publish, task_postrun, task_prerun
 from django.core.cache import cache
+from django.db import transaction
 
 from .middleware import current_request_id, request_id_var
 
@@ -14,6 +15,13 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 logger = logging.getLogger("mobul.tasks")
+
+
+def after_commit(hook):
+    """Runs `hook` (which queues work) once the transaction commits. An error it raises, such as a broker that
+    is down, is logged (by Django) and goes no further: it costs a message, never the committed request. Each
+    caller's work has a sweeper or a periodic run behind it that queues it again."""
+    transaction.on_commit(hook, robust=True)
 
 
 def queue_once(task, key, *, timeout, args=(), countdown=None):

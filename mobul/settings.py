@@ -231,6 +231,10 @@ CELERY_TASK_ROUTES = {
     "analytics.tasks.maintain_partitions": {"queue": "retention"},
     "ops.tasks.run_retention_job": {"queue": "retention"},
     "ops.tasks.close_dead_retention_runs": {"queue": "monitoring"},
+    # The sweepers: quick, and never stuck behind the work they queue again.
+    "campaigns.tasks.sweep_imports": {"queue": "monitoring"},
+    "campaigns.tasks.sweep_mailings": {"queue": "monitoring"},
+    "calltracking.tasks.sweep_recordings": {"queue": "monitoring"},
     "calltracking.tasks.restore_archived_recording": {"queue": "retention"},
     "giftcards.tasks.expire_gift_cards": {"queue": "retention"},
     # Checks, alerts and measurements.
@@ -265,6 +269,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "giftcards.tasks.sweep_deliveries",
         "schedule": crontab(minute="*"),
     },
+    # Queues again the imports whose message was lost or whose worker died; fails those that killed every worker.
+    "campaigns.sweep_imports": {"task": "campaigns.tasks.sweep_imports", "schedule": crontab(minute="*")},
+    # Marks as mailed the pieces of campaigns whose on-commit record_mailing was lost.
+    "campaigns.sweep_mailings": {"task": "campaigns.tasks.sweep_mailings", "schedule": crontab(minute="*/10")},
+    # Queues again recording downloads and restores whose message was lost.
+    "calltracking.sweep_recordings": {"task": "calltracking.tasks.sweep_recordings", "schedule": crontab(minute="*/5")},
     # Unclaimed cards past their expiry date leave the stock, just after midnight UTC.
     "giftcards.expire_gift_cards": {
         "task": "giftcards.tasks.expire_gift_cards",
@@ -581,5 +591,20 @@ TWILIO_API_BASE_URL = env("TWILIO_API_BASE_URL", "https://api.twilio.com")
 RECORDING_URL_MAX_AGE_SECONDS = env_int("RECORDING_URL_MAX_AGE_SECONDS", 300)
 # Largest CSV accepted for an import, in bytes.
 IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 512 * 1024 * 1024)
+# Imports' way out after a crash (campaigns/jobs.py). A running import's worker beats its heartbeat this often,
+# waiting for locks included; a heartbeat this old means the worker died, and the sweeper queues the job again.
+IMPORT_HEARTBEAT_SECONDS = env_int("IMPORT_HEARTBEAT_SECONDS", 30)
+IMPORT_HEARTBEAT_TIMEOUT_SECONDS = env_int("IMPORT_HEARTBEAT_TIMEOUT_SECONDS", 300)
+# A pending import whose task is this late is queued again (its message was lost, or waits behind long imports:
+# then the extra message finds the job taken and does nothing).
+IMPORT_REQUEUE_SECONDS = env_int("IMPORT_REQUEUE_SECONDS", 600)
+# A job whose worker died on each of this many starts fails instead of taking down workers for ever.
+IMPORT_MAX_ATTEMPTS = env_int("IMPORT_MAX_ATTEMPTS", 3)
+# A campaign mailed this long ago whose pieces are still pending gets its lost record_mailing run again.
+MAILING_REQUEUE_SECONDS = env_int("MAILING_REQUEUE_SECONDS", 600)
+# A recording download whose task is this late is queued again, at most RECORDING_MAX_REQUEUES times before the
+# recording is marked failed (staff can retry it); a restore from cold storage likewise.
+RECORDING_REQUEUE_SECONDS = env_int("RECORDING_REQUEUE_SECONDS", 900)
+RECORDING_MAX_REQUEUES = env_int("RECORDING_MAX_REQUEUES", 3)
 # Largest upload Django keeps in memory before spooling it to a temporary file.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440

@@ -4,6 +4,7 @@ retried and idempotent; played back only through short-lived signed URLs."""
 import threading
 import time
 from base64 import b64encode
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 from uuid import uuid4
@@ -14,12 +15,13 @@ import requests
 from celery.exceptions import Retry
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
+from django.utils import timezone
 from moto.server import ThreadedMotoServer
 
 from accounts.models import AuditLog
 from calltracking.models import CallSession
 from calltracking.recordings import recording_storage
-from calltracking.services import retry_recording, store_recording
+from calltracking.services import retry_recording, store_recording, sweep_recordings
 from calltracking.tasks import RECORDING_MAX_RETRIES, download_recording
 
 from .factories import (
@@ -182,12 +184,13 @@ def test_recordings_can_have_their_own_storage(client, call_id, settings, s3_end
 def test_a_provider_failure_is_retried_until_it_works(client, call_id, s3, twilio_api,
                                                       django_capture_on_commit_callbacks):
     twilio_api.failures = [500]
-    with pytest.raises(Retry) as retry, django_capture_on_commit_callbacks(execute=True):
-        notify(client, call_id, twilio_api.recording_url())
-    assert retry.value.when == 30
+    with django_capture_on_commit_callbacks(execute=True):
+        notify(client, call_id, twilio_api.recording_url())  # the eager retry stops in the robust on-commit hook
     session = session_of(call_id)
     assert (session.recording, session.recording_status) == (None, "pending")
     assert session.recording_error == "Twilio answered 500 for the recording."
+    # The retry is due in 30 s: the sweeper leaves the download to it until then.
+    assert timedelta(seconds=20) < session.recording_queued_at - timezone.now() <= timedelta(seconds=30)
 
     # What the worker does when the retry comes due.
     download_recording.apply(args=[session.pk], retries=1, throw=True)
@@ -268,6 +271,64 @@ def test_a_recording_of_an_unknown_call_is_ignored(client, number, twilio_api, d
     with django_capture_on_commit_callbacks() as scheduled:
         response = twilio_post(client, RECORDING, recording_params(new_call_id(), url=twilio_api.recording_url()))
     assert response.status_code == 204 and not scheduled
+
+
+# --- Sweeper: downloads and restores whose message was lost ---------------------------------------
+
+def later(seconds):
+    return timezone.now() + timedelta(seconds=seconds)
+
+
+def test_a_download_whose_message_was_lost_is_queued_again_once_late(client, call_id, local_storage, twilio_api,
+                                                                      settings, django_capture_on_commit_callbacks):
+    notify(client, call_id, twilio_api.recording_url())  # its on-commit message is lost
+    assert sweep_recordings(now=later(settings.RECORDING_REQUEUE_SECONDS - 5)) == {"requeued": 0, "given_up": 0}
+    with django_capture_on_commit_callbacks(execute=True):  # the worker takes the requeued message
+        assert sweep_recordings(now=later(settings.RECORDING_REQUEUE_SECONDS + 5)) == {"requeued": 1, "given_up": 0}
+    session = session_of(call_id)
+    assert (session.recording_status, session.recording_requeues) == ("stored", 1)
+    assert len(twilio_api.requests) == 1
+
+
+def test_a_download_lost_every_time_is_failed_for_staff_to_retry(client, call_id, local_storage, twilio_api, settings,
+                                                                 django_capture_on_commit_callbacks):
+    settings.RECORDING_MAX_REQUEUES = 2
+    session = notify(client, call_id, twilio_api.recording_url())
+    step = settings.RECORDING_REQUEUE_SECONDS + 5
+    for sweep in (1, 2):  # each requeued message is lost too
+        assert sweep_recordings(now=later(step * sweep))["requeued"] == 1
+    assert sweep_recordings(now=later(step * 3)) == {"requeued": 0, "given_up": 1}
+    failed = session_of(call_id)
+    assert failed.recording_status == "failed"
+    assert failed.recording_error == "The download never ran: its task was lost 3 times. Retry it."
+    assert sweep_recordings(now=later(step * 4))["given_up"] == 0
+    with django_capture_on_commit_callbacks(execute=True):
+        assert retry_recording(session=session) is True
+    assert session_of(call_id).recording_status == "stored"
+
+
+def test_a_download_waiting_for_its_retry_is_left_to_it(client, call_id, local_storage, twilio_api, settings,
+                                                        django_capture_on_commit_callbacks):
+    twilio_api.failures = [503] * 5
+    session = notify(client, call_id, twilio_api.recording_url())
+    with pytest.raises(Retry) as retry:
+        download_recording.apply(args=[session.pk], retries=5, throw=True)
+    assert retry.value.when == 960
+    assert sweep_recordings(now=later(960 + settings.RECORDING_REQUEUE_SECONDS - 60))["requeued"] == 0
+    assert sweep_recordings(now=later(960 + settings.RECORDING_REQUEUE_SECONDS + 5))["requeued"] == 1
+
+
+def test_a_restore_whose_message_was_lost_is_queued_again_then_given_up_to_cold_storage(call_id, settings):
+    settings.RECORDING_MAX_REQUEUES = 1
+    session = session_of(call_id)
+    CallSession.objects.filter(pk=session.pk).update(recording="archive://1", recording_status="restoring",
+                                                     recording_queued_at=timezone.now())
+    step = settings.RECORDING_REQUEUE_SECONDS + 5
+    assert sweep_recordings(now=later(step)) == {"requeued": 1, "given_up": 0}
+    assert sweep_recordings(now=later(2 * step)) == {"requeued": 0, "given_up": 1}
+    session.refresh_from_db()
+    assert (session.recording_status, session.recording) == ("archived", "archive://1")
+    assert "Ask for the recording again" in session.recording_error
 
 
 # --- Playback ---------------------------------------------------------------------------------

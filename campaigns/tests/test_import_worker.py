@@ -5,25 +5,16 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection
 
 from campaigns.models import Recipient
 from campaigns.tests.factories import CampaignFactory, csv_bytes, person
 from mobul.celery import app as celery_app
-
-ROOT = Path(__file__).resolve().parents[2]
+from mobul.tests.processes import ROOT, database_url
 ROWS = 100_000
-
-
-def _database_url():
-    db = connection.settings_dict
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    return f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 @pytest.fixture
@@ -31,7 +22,7 @@ def worker():
     env = {
         **os.environ,
         "MOBUL_TESTING": "0",
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": database_url(),
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "REDIS_URL": settings.CACHE_REDIS_URL,
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),

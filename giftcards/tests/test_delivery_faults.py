@@ -19,16 +19,13 @@ from giftcards.selectors import undelivered_minutes
 from giftcards.services import redeem, settle_unconfirmed_delivery
 from giftcards.tasks import DELIVERIES_SCHEDULED_KEY
 from giftcards.tests.factories import GiftCardPoolFactory, active_campaign, stock
-from giftcards.tests.processes import (
-    SMS_DELAY_VARIABLE,
-    SMS_LOG_VARIABLE,
-    RedisServer,
+from giftcards.tests.sms import SMS_DELAY_VARIABLE, SMS_LOG_VARIABLE, sms_sent, texting_environment
+from mobul.tests.processes import (  # noqa: F401  (redis_server: the fixture)
     Worker,
-    _database_url,
-    app_environment,
+    database_url,
+    redis_server,
     run_in_app_process,
     send_task,
-    sms_sent,
     wait_for,
     wait_until_consuming,
 )
@@ -37,13 +34,6 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 # The sweeper's thresholds in the workers these tests start: overdue after a second.
 FAST_SWEEPER = {"GIFT_CARD_DELIVERY_REQUEUE_SECONDS": "1", "GIFT_CARD_DELIVERY_SEND_TIMEOUT_SECONDS": "1"}
-
-
-@pytest.fixture
-def redis_server():
-    server = RedisServer()
-    yield server
-    server.remove()
 
 
 @pytest.fixture
@@ -73,7 +63,7 @@ def statuses(pool):
 
 
 def waiting_for_a_row_lock():
-    with psycopg.connect(_database_url(), autocommit=True) as observer:
+    with psycopg.connect(database_url(), autocommit=True) as observer:
         return observer.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
         ).fetchone()[0] > 0
@@ -94,7 +84,7 @@ def test_a_claim_in_flight_when_redis_dies_answers_with_its_card_and_is_delivere
 
     # With the recipient's row locked elsewhere, the redemption passes the rate limit (Redis is up) and then
     # waits inside its transaction: Redis dies while it waits, before it commits.
-    with psycopg.connect(_database_url()) as blocker:
+    with psycopg.connect(database_url()) as blocker:
         blocker.execute("SELECT 1 FROM recipients WHERE id = %s FOR UPDATE", [person.pk])
         request = threading.Thread(target=redeem_over_the_api)
         request.start()
@@ -110,7 +100,7 @@ def test_a_claim_in_flight_when_redis_dies_answers_with_its_card_and_is_delivere
     assert card.delivery_status == DeliveryStatus.PENDING  # its delivery wake-up was lost with Redis
 
     redis_server.start()
-    worker = Worker(app_environment(redis_server, **{SMS_LOG_VARIABLE: str(sms_log)}))
+    worker = Worker(texting_environment(redis_server, **{SMS_LOG_VARIABLE: str(sms_log)}))
     try:
         wait_until_consuming(redis_server)
         send_task(redis_server, "giftcards.tasks.dispatch_deliveries")  # beat's minutely run
@@ -126,7 +116,7 @@ def test_a_worker_killed_during_a_send_sends_no_card_twice_and_strands_none(tena
     log = {SMS_LOG_VARIABLE: str(sms_log)}
 
     # The provider takes each SMS and then takes 30 s to answer: the worker is killed while it waits.
-    first = Worker(app_environment(redis_server, **log, **{SMS_DELAY_VARIABLE: "30"}))
+    first = Worker(texting_environment(redis_server, **log, **{SMS_DELAY_VARIABLE: "30"}))
     try:
         wait_until_consuming(redis_server)
         send_task(redis_server, "giftcards.tasks.dispatch_deliveries")
@@ -137,7 +127,7 @@ def test_a_worker_killed_during_a_send_sends_no_card_twice_and_strands_none(tena
     assert statuses(pool).count(DeliveryStatus.SENDING) == 1
     # The killed worker's unacked messages come back only after the broker's visibility timeout (an hour); the
     # sweeper hands their cards out again, and flags the send that was cut short.
-    restarted = Worker(app_environment(redis_server, **log, **FAST_SWEEPER))
+    restarted = Worker(texting_environment(redis_server, **log, **FAST_SWEEPER))
     try:
         send_task(redis_server, "giftcards.tasks.sweep_deliveries")  # beat's minutely run
         wait_for(lambda: statuses(pool) == sorted([DeliveryStatus.SENT] * 5 + [DeliveryStatus.UNCONFIRMED]),
@@ -158,7 +148,7 @@ def test_delivery_messages_lost_with_a_non_persistent_broker_are_sent_by_the_swe
                                                                                      sms_log):
     pool, people = texting_campaign(tenant_a.client, 4)
     claim_without_dispatch(people)
-    environment = app_environment(redis_server, **{SMS_LOG_VARIABLE: str(sms_log)}, **FAST_SWEEPER)
+    environment = texting_environment(redis_server, **{SMS_LOG_VARIABLE: str(sms_log)}, **FAST_SWEEPER)
     # A dispatch run hands every card to a delivery task, then the broker restarts before any worker took one.
     run_in_app_process(environment, "from giftcards.services import dispatch_pending_deliveries\n"
                                     "dispatch_pending_deliveries()")

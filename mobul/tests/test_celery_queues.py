@@ -29,6 +29,9 @@ EXPECTED = [
     ("calltracking.tasks.restore_archived_recording", [1], "retention"),
     ("ops.tasks.check_alerts", [], "monitoring"),
     ("ops.tasks.snapshot_database_size", [], "monitoring"),
+    ("campaigns.tasks.sweep_imports", [], "monitoring"),
+    ("campaigns.tasks.sweep_mailings", [], "monitoring"),
+    ("calltracking.tasks.sweep_recordings", [], "monitoring"),
     ("mobul.tasks.not_routed", [], "default"),
 ]
 

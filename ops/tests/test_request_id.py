@@ -6,23 +6,15 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 from uuid import uuid4
 
 import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection
 
 from campaigns.tests.factories import CampaignFactory, csv_bytes, person
 from mobul.celery import app as celery_app
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _database_url():
-    db = connection.settings_dict
-    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+from mobul.tests.processes import ROOT, database_url
 
 
 @pytest.fixture
@@ -30,7 +22,7 @@ def json_worker(tmp_path):
     """A real worker on a queue of this test's own, logging JSON at INFO into a file."""
     queue = f"request-id-{uuid4().hex[:8]}"
     log = tmp_path / "worker.log"
-    env = {**os.environ, "MOBUL_TESTING": "0", "DATABASE_URL": _database_url(),
+    env = {**os.environ, "MOBUL_TESTING": "0", "DATABASE_URL": database_url(),
            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL, "REDIS_URL": settings.CACHE_REDIS_URL,
            "MEDIA_ROOT": str(settings.MEDIA_ROOT), "LOG_FORMAT": "json", "LOG_LEVEL": "INFO"}
     with log.open("wb") as output:

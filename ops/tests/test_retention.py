@@ -24,7 +24,7 @@ from campaigns.choices import CampaignStatus
 from campaigns.models import Campaign, Recipient
 from campaigns.services import create_recipient
 from campaigns.tests.factories import CampaignFactory
-from campaigns.tests.test_import_worker import ROOT, _database_url, worker  # noqa: F401  (a real worker process)
+from campaigns.tests.test_import_worker import worker  # noqa: F401  (a real worker process)
 from giftcards.models import GiftCard, GiftCardLog
 from giftcards.tests.factories import GiftCardPoolFactory, stock
 from ops.beat import DatabaseScheduler, install_default_schedules
@@ -32,6 +32,7 @@ from ops.models import RetentionRun
 from ops import retention
 from ops.retention import RetentionRunning, close_dead_runs, cutoff_for, job_lock, run_job
 from mobul.celery import app as celery_app
+from mobul.tests.processes import ROOT, database_url
 from mobul.tests.servers import wait_until
 from mobul.tests.test_pgbouncer import pgbouncer  # noqa: F401  (PgBouncer in transaction mode before the test database)
 
@@ -269,7 +270,7 @@ def test_a_run_that_loses_its_lock_stops_as_failed(settings, monkeypatch):
     @contextmanager
     def lock_cut_after_acquiring(job, **kwargs):
         with acquired(job, **kwargs) as still_held:
-            with psycopg.connect(_database_url(), autocommit=True) as admin:
+            with psycopg.connect(database_url(), autocommit=True) as admin:
                 admin.execute("SELECT pg_terminate_backend(pid) FROM pg_locks "
                               "WHERE locktype = 'advisory' AND pid <> pg_backend_pid()")
             yield still_held
@@ -391,7 +392,7 @@ def test_the_beat_schedules_command_is_idempotent(capsys):
 
 def _blocking_the_purge():
     """A transaction of another connection holding the old audit rows, so a purge waits mid-job."""
-    holder = psycopg.connect(_database_url())
+    holder = psycopg.connect(database_url())
     holder.execute("SELECT id FROM audit_logs FOR UPDATE")
     return holder
 
@@ -400,7 +401,7 @@ def _purge_waits_mid_job(process):
     """Until the process's run is recorded and its DELETE is waiting on the rows held above."""
     def waiting():
         assert process.poll() is None, process.stderr.read().decode()
-        with psycopg.connect(_database_url(), autocommit=True) as probe:
+        with psycopg.connect(database_url(), autocommit=True) as probe:
             return RetentionRun.objects.filter(job="audit_logs", status="running").exists() and probe.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                 "AND wait_event_type = 'Lock' AND query LIKE 'DELETE FROM \"audit_logs\"%%'").fetchone()[0] == 1

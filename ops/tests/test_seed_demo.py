@@ -11,7 +11,7 @@ from accounts.access import capabilities_for, clients_for
 from accounts.choices import ALL_CAPABILITIES, Role
 from accounts.models import Client, Membership, Organization, User
 from campaigns.models import Campaign
-from campaigns.tests.test_import_worker import ROOT, _database_url
+from mobul.tests.processes import ROOT, database_url
 
 pytestmark = pytest.mark.django_db
 
@@ -47,7 +47,7 @@ def test_seed_demo_refuses_to_run_in_production():
     # Demo users with a published password have no place in production: the command stops before writing.
     environment = {**os.environ, "MOBUL_TESTING": "0", "MOBUL_ENV": "production", "SECRET_KEY": "s" * 50,
                    "ALLOWED_HOSTS": "mobul.example", "GIFT_CARD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-                   "GIFT_CARD_HASH_KEY": "h" * 40, "DATABASE_URL": _database_url(),
+                   "GIFT_CARD_HASH_KEY": "h" * 40, "DATABASE_URL": database_url(),
                    "REDIS_URL": settings.CACHE_REDIS_URL, "CELERY_BROKER_URL": settings.CELERY_BROKER_URL}
     result = subprocess.run([sys.executable, "manage.py", "seed_demo"], cwd=ROOT, env=environment,
                             capture_output=True, text=True, timeout=120)

@@ -1,5 +1,5 @@
-"""Real processes for the money path's fault tests: a throwaway Redis on a port of its own, Celery workers
-pointed at it (started, killed, restarted), and an SMS backend that records each send in a file.
+"""Real processes for fault tests: a throwaway Redis on a port of its own, Celery workers pointed at it (started,
+killed, restarted), and one-off Mobul processes.
 
 Each test starts its own Redis, so stopping it, flushing it or killing a worker with messages in flight
 touches no other test."""
@@ -14,33 +14,24 @@ import time
 import warnings
 from pathlib import Path
 
+import pytest
 import redis
 from celery.exceptions import AlwaysEagerIgnored
+from django.conf import settings
+from django.db import connection
 
-from campaigns.tests.test_import_worker import _database_url
 from mobul.celery import app as celery_app
 from mobul.tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-SMS_LOG_VARIABLE, SMS_DELAY_VARIABLE = "MOBUL_TEST_SMS_LOG", "MOBUL_TEST_SMS_DELAY"
 
 
-class FileSmsBackend:
-    """Appends the number of each SMS to the file named by $MOBUL_TEST_SMS_LOG, durably, then waits
-    $MOBUL_TEST_SMS_DELAY seconds: a provider that has taken the message and not yet answered."""
-
-    def send(self, *, to, body):
-        with open(os.environ[SMS_LOG_VARIABLE], "a") as log:
-            log.write(f"{to}\n")
-            log.flush()
-            os.fsync(log.fileno())
-        time.sleep(float(os.environ.get(SMS_DELAY_VARIABLE, "0")))
-
-
-def sms_sent(path):
-    """Numbers in the SMS log, one per send."""
-    return path.read_text().split() if path.exists() else []
+def database_url():
+    """The URL of the test database, for processes the test starts."""
+    db = connection.settings_dict
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 def wait_for(check, what, seconds=60):
@@ -88,12 +79,20 @@ class RedisServer:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+@pytest.fixture
+def redis_server():
+    """A Redis of the test's own (RedisServer), removed after it."""
+    server = RedisServer()
+    yield server
+    server.remove()
+
+
 def app_environment(redis_server, **extra):
-    """The environment of a Mobul process (not under the test runner) on the test database, with its cache in
-    `redis_server` database 0 and its Celery broker in database 1, sending SMS through FileSmsBackend."""
+    """The environment of a Mobul process (not under the test runner) on the test database and the test's media
+    folder, with its cache in `redis_server` database 0 and its Celery broker in database 1."""
     return {
-        **os.environ, "MOBUL_TESTING": "0", "DATABASE_URL": _database_url(), "REDIS_URL": redis_server.url(0),
-        "CELERY_BROKER_URL": redis_server.url(1), "SMS_BACKEND": f"{__name__}.FileSmsBackend", **extra,
+        **os.environ, "MOBUL_TESTING": "0", "DATABASE_URL": database_url(), "REDIS_URL": redis_server.url(0),
+        "CELERY_BROKER_URL": redis_server.url(1), "MEDIA_ROOT": str(settings.MEDIA_ROOT), **extra,
     }
 
 
@@ -130,6 +129,14 @@ def wait_until_consuming(redis_server):
     message published before that may be dropped."""
     wait_for(lambda: redis_server.client(1).exists(f"_kombu.binding.{celery_app.conf.task_default_exchange}"),
              "the worker did not start consuming")
+
+
+def declare_queues(redis_server):
+    """Declares every queue in the broker in `redis_server`, as a worker does once it consumes: then a message
+    published while no worker runs waits for one."""
+    with celery_app.connection_for_write(redis_server.url(1)) as broker:
+        for queue in celery_app.amqp.queues.values():
+            queue(broker.default_channel).declare()
 
 
 def send_task(redis_server, name):
