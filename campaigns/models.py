@@ -61,8 +61,9 @@ class MailTemplate(models.Model):
     def _invalidate_cache(self):
         key = self.cache_key(self.pk)
         cache.delete(key)
-        # Again after commit, so a read racing the transaction cannot re-cache the old version.
-        transaction.on_commit(lambda: cache.delete(key))
+        # Again after commit, so a read racing the transaction cannot re-cache the old version. Robust: the save
+        # is committed by then, and a cache that is down holds the old version only until its timeout.
+        transaction.on_commit(lambda: cache.delete(key), robust=True)
 
 
 class Campaign(models.Model):
