@@ -89,3 +89,18 @@ def test_unknown_merge_fields_are_listed_and_templates_in_use_cannot_be_deleted(
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "template_in_use"
     assert key_client.delete(f"{TEMPLATES}{created.json()['id']}/").status_code == 204
+
+
+def test_a_cache_failing_after_commit_does_not_undo_a_saved_change(key_client, template, monkeypatch):
+    calls = []
+
+    def delete_failing_after_commit(key, *args, **kwargs):
+        calls.append(key)
+        if len(calls) > 1:
+            raise ConnectionError("the cache went away after commit")
+    monkeypatch.setattr(cache, "delete", delete_failing_after_commit)
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        response = key_client.patch(f"{TEMPLATES}{template.pk}/", {"name": "Summer card"})
+    assert response.status_code == 200 and len(calls) == 2
+    template.refresh_from_db()
+    assert template.name == "Summer card"
