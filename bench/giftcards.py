@@ -83,10 +83,6 @@ INSERT INTO gift_card_logs (card_id, action, from_status, to_status, recipient_i
 SELECT id, 'assigned', 'available', 'available', recipient_id, '', %(now)s FROM assigned_cards
 """
 
-# (d) runs redeem's own statements (its hand-written SQL and analytics' record_event statement, counted later), for a recipient
-# without a card and no request or actor (so no audit row). What redeem does after its commit (publishing its
-# tasks, moving the analytics cache version) is not here.
-
 CHECK_SQL = """
 SELECT (SELECT count(*) FROM gift_cards WHERE recipient_id IS NOT NULL AND status = %(status)s),
        (SELECT count(DISTINCT recipient_id) FROM gift_cards),
@@ -181,7 +177,10 @@ def redeem_service(tokens):
 
 def redeem_floor(tokens):
     """(d): redeem's transaction per token, on the psycopg connection under Django's, with the cursor class redeem
-    uses (mobul.db.prepared_cursor's: parameters bound on the server, so its statements get prepared too)."""
+    uses (mobul.db.prepared_cursor's: parameters bound on the server, so its statements get prepared too).
+
+    Its statements are redeem's own (its SQL, and analytics' record_event statement that counts the event later)
+    for a recipient without a card, with no request or actor, so no audit row."""
     connection.ensure_connection()
     raw = connection.connection
     with ServerBindingCursor(raw) as cursor:

@@ -15,16 +15,25 @@ from .crypto import decrypt_code
 from .models import GiftCard
 
 # A card that can still be handed out: in stock, nobody's, not past its expiry date (valid through that day).
+# free_card_filter is its ORM twin; keep the two alike.
 FREE_CARD_SQL = (f"status = {sql_literal(GiftCardStatus.AVAILABLE)} AND recipient_id IS NULL"
                  " AND (expires_on IS NULL OR expires_on >= %(today)s)")
 
 
+def in_stock_filter(today, via=""):
+    """Available cards not past their expiry date, reached through `via` (such as "cards__" from a pool).
+    One past its date is out of stock already: services.expire_cards only writes that into its status."""
+    return Q(**{f"{via}status": GiftCardStatus.AVAILABLE}) & (
+        Q(**{f"{via}expires_on__isnull": True}) | Q(**{f"{via}expires_on__gte": today}))
+
+
+def free_card_filter(today, via=""):
+    """FREE_CARD_SQL as a Q: in stock and nobody's."""
+    return in_stock_filter(today, via) & Q(**{f"{via}recipient__isnull": True})
+
+
 def free_cards(pool, today):
-    """The ORM twin of FREE_CARD_SQL."""
-    return GiftCard.objects.filter(
-        Q(expires_on__isnull=True) | Q(expires_on__gte=today),
-        pool=pool, status=GiftCardStatus.AVAILABLE, recipient__isnull=True,
-    )
+    return GiftCard.objects.filter(free_card_filter(today), pool=pool)
 
 
 def is_usable(card, today):
@@ -33,11 +42,14 @@ def is_usable(card, today):
 
 
 def with_stock(pools):
-    """Pools annotated with their card counts, in the same query."""
+    """Pools annotated with their card counts, in the same query, as of today: total is the cards in stock
+    (available or assigned) and claimed."""
+    today = timezone.localdate()
+    in_stock = in_stock_filter(today, via="cards__")
     return pools.annotate(
-        total=Count("cards", filter=~Q(cards__status__in=[GiftCardStatus.VOID, GiftCardStatus.EXPIRED])),
-        available=Count("cards", filter=Q(cards__status=GiftCardStatus.AVAILABLE, cards__recipient__isnull=True)),
-        assigned=Count("cards", filter=Q(cards__status=GiftCardStatus.AVAILABLE, cards__recipient__isnull=False)),
+        total=Count("cards", filter=in_stock | Q(cards__status__in=CLAIMED_STATUSES)),
+        available=Count("cards", filter=free_card_filter(today, via="cards__")),
+        assigned=Count("cards", filter=in_stock & Q(cards__recipient__isnull=False)),
         claimed=Count("cards", filter=Q(cards__status__in=CLAIMED_STATUSES)),
         void=Count("cards", filter=Q(cards__status=GiftCardStatus.VOID)),
     )

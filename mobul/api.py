@@ -191,8 +191,8 @@ def exception_handler(exc, context):
 
 class ApiNotFoundMiddleware:
     """An /api/ URL that is not found answers the JSON error shape, DEBUG or not (DEBUG's page, and the site's
-    404 page otherwise, are HTML). Placed inside CommonMiddleware, so that a URL missing its slash is still
-    redirected first."""
+    404 page otherwise, are HTML). Listed before CommonMiddleware, so it wraps it: a URL missing its slash has
+    already been turned into a redirect by CommonMiddleware when the response gets here."""
 
     def __init__(self, get_response):
         self.get_response = get_response

@@ -46,7 +46,3 @@ def sql_literal(choice):
         raise TypeError(f"{choice!r} is not a choices member")
     return "'{}'".format(str(choice.value).replace("'", "''"))
 
-
-def sql_list(choices):
-    """Members as a parenthesised SQL list: `status IN ('pending', 'queued')`."""
-    return "({})".format(", ".join(sql_literal(choice) for choice in choices))

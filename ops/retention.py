@@ -35,7 +35,7 @@ from django.utils import timezone
 
 from analytics.partitions import drop_partitions_before
 from calltracking.archive import archive_recording, due_for_archive
-from campaigns.choices import CampaignStatus
+from campaigns.choices import CLOSED_STATUSES
 from campaigns.models import Campaign, Recipient
 from mobul.exceptions import Conflict
 
@@ -47,7 +47,6 @@ logger = logging.getLogger(__name__)
 LOCK_WAIT_SECONDS = 5
 LOCK_POLL_SECONDS = 0.1
 TRY_LOCK_SQL = "SELECT pg_try_advisory_xact_lock(hashtext('ops.retention'), hashtext(%s))"
-ENDED_CAMPAIGN_STATUSES = (CampaignStatus.COMPLETED, CampaignStatus.CANCELLED)
 # Cleared on a recipient past retention: everything that identifies a person.
 PERSONAL_FIELDS = {
     "first_name": "", "last_name": "", "company": "", "address1": "", "address2": "", "city": "", "state": "",
@@ -197,7 +196,7 @@ def archive_old_recordings(*, cutoff, dry_run, errors, keep_alive):
 
 
 def soft_delete_old_recipients(*, cutoff, dry_run, errors, keep_alive):
-    campaigns = Campaign.objects.filter(status__in=ENDED_CAMPAIGN_STATUSES).annotate(
+    campaigns = Campaign.objects.filter(status__in=CLOSED_STATUSES).annotate(
         ended_at=Coalesce(F("status_changed_at"), F("updated_at"))).filter(ended_at__lt=cutoff)
     campaign_ids = list(campaigns.values_list("pk", flat=True))
     live = Recipient.all_objects.filter(campaign_id__in=campaign_ids, deleted_at__isnull=True)

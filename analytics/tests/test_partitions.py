@@ -84,7 +84,7 @@ def test_retention_never_drops_what_the_daily_job_creates_nor_the_job_what_reten
     assert [run.counts["names"] for run in RetentionRun.objects.order_by("pk")] == [[], ["events_2025_02"], []]
 
 
-def test_ensure_creates_this_month_and_the_next_ones_across_the_year_end():
+def test_ensure_creates_this_month_and_the_next_ones_across_the_year_end(unpartitioned):
     created = ensure_partitions(months_back=0, months_ahead=3, today=date(2030, 12, 15))
 
     assert created == ["events_2030_12", "events_2031_01", "events_2031_02", "events_2031_03"]
@@ -93,7 +93,7 @@ def test_ensure_creates_this_month_and_the_next_ones_across_the_year_end():
     assert bounds["events_2031_03"] == (datetime(2031, 3, 1, tzinfo=UTC), datetime(2031, 4, 1, tzinfo=UTC))
 
 
-def test_ensure_is_idempotent():
+def test_ensure_is_idempotent(unpartitioned):
     first = ensure_partitions(months_back=0, months_ahead=2, today=date(2030, 5, 31))
     before = names()
 
@@ -166,7 +166,9 @@ def test_drop_refuses_a_future_cutoff():
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_runs_wait_for_each_other_and_create_each_partition_once():
-    today = date(2032, 6, 1)
+    # Committed DDL, so not `unpartitioned`: months after every partition the database has, on any clock.
+    today = add_months(list_partitions()[-1].start.date(), 1)
+    created = months(today, add_months(today, 2))
     start = threading.Barrier(4)
     results, errors = [], []
 
@@ -187,8 +189,8 @@ def test_concurrent_runs_wait_for_each_other_and_create_each_partition_once():
             thread.join()
 
         assert errors == []
-        assert sorted(results) == [[], [], [], ["events_2032_06", "events_2032_07", "events_2032_08"]]
+        assert sorted(results) == [[], [], [], created]
     finally:
-        # Committed DDL: the flush after this test empties tables but would leave these behind.
+        # The flush after this test empties tables but would leave these behind.
         with connection.cursor() as cursor:
-            cursor.execute("DROP TABLE IF EXISTS events_2032_06, events_2032_07, events_2032_08")
+            cursor.execute(f"DROP TABLE IF EXISTS {', '.join(created)}")

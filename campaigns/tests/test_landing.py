@@ -139,15 +139,16 @@ def test_a_recipient_holding_an_assigned_card_can_claim_it_with_the_pool_otherwi
     assert people[3].gift_card.last4 in page_of(client, people[3])
 
 
-def test_after_a_voided_card_the_page_says_when_a_new_claim_is_possible(client, rewarded):
+def test_after_a_voided_card_the_page_says_when_a_new_claim_is_possible(client, rewarded, time_machine):
     pool, live, people, later = rewarded
+    claimed_at = timezone.now()
+    time_machine.move_to(claimed_at, tick=False)
     redeem(token=people[0].redemption_token)
-    card = GiftCard.objects.get(recipient=people[0])
-    void_card(card=card, reason="lost in the mail")
-    GiftCard.objects.filter(pk=card.pk).update(claimed_at=card.claimed_at - timedelta(seconds=170))
+    void_card(card=GiftCard.objects.get(recipient=people[0]), reason="lost in the mail")
+    time_machine.move_to(claimed_at + timedelta(seconds=170))  # 130 s of the 5-minute cooldown left
     page = page_of(client, people[0])
     assert "You can claim a new gift card in 3 minutes." in page and CLAIM_BUTTON not in page
-    GiftCard.objects.filter(pk=card.pk).update(claimed_at=card.claimed_at - timedelta(minutes=6))
+    time_machine.move_to(claimed_at + timedelta(minutes=6))
     assert CLAIM_BUTTON in page_of(client, people[0])
 
 

@@ -4,6 +4,7 @@ card the brand confirms as spent becomes redeemed, through the API or the admin.
 from datetime import date, datetime, timedelta, timezone as dt_timezone
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from accounts.models import AuditLog
@@ -13,7 +14,7 @@ from campaigns.models import Recipient
 from giftcards.choices import DeliveryStatus, GiftCardStatus
 from giftcards.exceptions import PoolExhausted
 from giftcards.models import GiftCard, GiftCardLog
-from giftcards.selectors import reward_outlook
+from giftcards.selectors import FREE_CARD_SQL, free_cards, reward_outlook
 from giftcards.services import assign_cards, assignment_preview, expire_cards, redeem
 from giftcards.tasks import expire_gift_cards
 from giftcards.tests.factories import GiftCardPoolFactory, active_campaign, stock
@@ -172,3 +173,26 @@ def test_the_recipient_s_page_counts_no_card_past_its_date_as_left(tenant_a):
         assert (outlook.can_claim, outlook.no_card_left) == (False, True)
     with pytest.raises(PoolExhausted):
         redeem(token=holder.redemption_token)
+
+
+def test_a_pool_s_stock_counts_no_card_past_its_date_even_before_the_daily_run(tenant_a, key_client, time_machine):
+    time_machine.move_to(NOW, tick=False)
+    pool = GiftCardPoolFactory(client=tenant_a.client)
+    stock(pool, 6)
+    campaign, people = active_campaign(tenant_a.client, pool, recipients=3)
+    yesterday, today = date(2031, 2, 28), date(2031, 3, 1)
+    free_old, free_today, free_undated, assigned_old, assigned_today, claimed_old = _expiring(
+        pool, yesterday, today, None, yesterday, today, yesterday)
+    for card, person in ((assigned_old, people[0]), (assigned_today, people[1]), (claimed_old, people[2])):
+        GiftCard.objects.filter(pk=card.pk).update(recipient=person)
+    GiftCard.objects.filter(pk=claimed_old.pk).update(status=GiftCardStatus.CLAIMED)
+
+    stock_now = key_client.get(f"/api/v1/gift-card-pools/{pool.pk}/").json()["stock"]
+    assert stock_now == {"total": 4, "available": 2, "assigned": 1, "claimed": 1, "void": 0}
+    # The stock's free cards are the ones an assignment or a claim would take.
+    free = {free_today.pk, free_undated.pk}
+    assert set(free_cards(pool, today).values_list("pk", flat=True)) == free
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id FROM gift_cards WHERE pool_id = %(pool)s AND {FREE_CARD_SQL}",
+                       {"pool": pool.pk, "today": today})
+        assert {card for (card,) in cursor.fetchall()} == free
