@@ -1,8 +1,6 @@
 import pytest
 from django.test import override_settings
 
-from mobul.celery import app as celery_app
-
 pytestmark = pytest.mark.django_db
 
 CLOSED_PORT_REDIS = "redis://127.0.0.1:1/0"
@@ -37,12 +35,9 @@ def test_health_is_503_naming_the_cache_when_it_is_unreachable(client):
     assert "127.0.0.1" not in response.content.decode()
 
 
-def test_health_is_503_naming_the_broker_when_it_is_unreachable(client):
-    configured = celery_app.conf.broker_url
-    celery_app.conf.broker_url = CLOSED_PORT_REDIS
-    try:
-        response = client.get("/health/")
-    finally:
-        celery_app.conf.broker_url = configured
+def test_health_is_503_naming_the_broker_when_it_is_unreachable(client, settings):
+    # Through Django's settings, which the Celery app reads: set on app.conf, it would mask them for later tests.
+    settings.CELERY_BROKER_URL = CLOSED_PORT_REDIS
+    response = client.get("/health/")
     assert response.status_code == 503
     assert response.json()["down"] == ["broker"]
