@@ -3,10 +3,12 @@ moto's, over HTTP), with the vendor's manifest and the pieces' preflight finding
 
 import csv
 import io
+from datetime import timedelta
 
 import pypdfium2
 import pytest
 import requests
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.choices import ApiKeyScope
@@ -15,8 +17,9 @@ from campaigns.choices import CampaignStatus
 from campaigns.models import Campaign
 from campaigns.tokens import format_short_code
 from mailpieces.choices import FindingKind, PrintChunkStatus, PrintRunStatus, Side
-from mailpieces.models import PrintRun
-from mailpieces.print_runs import MANIFEST_HEADER
+from mailpieces.models import PrintRun, PrintRunChunk
+from mailpieces.print_run_tasks import render_print_run
+from mailpieces.print_runs import MANIFEST_HEADER, sweep
 from mailpieces.tests.factories import CLEAN_FRONT, add_recipient, campaign_with
 from mobul.tests.s3 import bucket, s3, s3_endpoint  # noqa: F401  (fixtures)
 
@@ -223,3 +226,49 @@ def test_chunks_are_fixed_by_recipient_ids_over_live_recipients(key_client, camp
     done = PrintChunkStatus.DONE
     assert chunks == [(recipients[0].pk, recipients[2].pk, 2, done), (recipients[3].pk, recipients[4].pk, 2, done)]
     assert run["pieces_done"] == PIECES - 1
+
+
+def later(seconds):
+    return timezone.now() + timedelta(seconds=seconds)
+
+
+def test_the_sweeper_resumes_a_dead_run_and_gives_up_one_whose_chunk_kills_every_worker(
+        key_client, campaign, settings, django_capture_on_commit_callbacks):
+    settings.PRINT_RUN_MAX_ATTEMPTS = 2
+    run = run_to_the_end(key_client, campaign, django_capture_on_commit_callbacks)
+    chunks = PrintRunChunk.objects.filter(run_id=run["id"])
+    # As a worker leaves it when killed in chunk 2 (its first attempt there): running, a heartbeat gone quiet.
+    chunks.filter(number__gte=2).update(status=PrintChunkStatus.PENDING, attempts=1)
+    PrintRun.objects.filter(pk=run["id"]).update(status=PrintRunStatus.RUNNING, heartbeat_at=timezone.now(),
+                                                 manifest="", findings="", finished_at=None, chunks_done=1)
+    assert sweep(now=later(settings.PRINT_RUN_HEARTBEAT_TIMEOUT_SECONDS - 5)) == {"requeued": 0, "failed": 0}
+
+    with django_capture_on_commit_callbacks(execute=True):  # the worker takes the requeued message
+        assert sweep(now=later(settings.PRINT_RUN_HEARTBEAT_TIMEOUT_SECONDS + 5)) == {"requeued": 1, "failed": 0}
+    resumed = PrintRun.objects.get(pk=run["id"])
+    assert (resumed.status, resumed.attempts, resumed.chunks_done, resumed.pieces_done) == (
+        PrintRunStatus.COMPLETED, 2, 3, PIECES)
+    assert list(chunks.order_by("number").values_list("attempts", flat=True)) == [1, 2, 2]
+
+    chunks.filter(number=3).update(status=PrintChunkStatus.PENDING)
+    PrintRun.objects.filter(pk=run["id"]).update(status=PrintRunStatus.RUNNING, heartbeat_at=timezone.now())
+    assert sweep(now=later(settings.PRINT_RUN_HEARTBEAT_TIMEOUT_SECONDS + 5)) == {"requeued": 0, "failed": 1}
+    failed = PrintRun.objects.get(pk=run["id"])
+    assert failed.status == PrintRunStatus.FAILED and failed.finished_at is not None
+    assert failed.error_message.startswith("A part of the run was started 2 times and its worker stopped each time")
+
+
+def test_the_sweeper_queues_again_a_run_whose_message_was_lost(key_client, campaign, settings,
+                                                               django_capture_on_commit_callbacks):
+    run_id = start(key_client, campaign).json()["id"]  # its message never left: no commit ran the hook
+    assert sweep(now=later(settings.PRINT_RUN_REQUEUE_SECONDS - 5)) == {"requeued": 0, "failed": 0}
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sweep(now=later(settings.PRINT_RUN_REQUEUE_SECONDS + 5)) == {"requeued": 1, "failed": 0}
+    assert PrintRun.objects.get(pk=run_id).status == PrintRunStatus.COMPLETED
+
+
+def test_a_message_delivered_twice_renders_nothing_more(key_client, campaign, django_capture_on_commit_callbacks):
+    run = run_to_the_end(key_client, campaign, django_capture_on_commit_callbacks)
+    render_print_run(run["id"])
+    assert PrintRun.objects.get(pk=run["id"]).attempts == 1
+    assert set(PrintRunChunk.objects.filter(run_id=run["id"]).values_list("attempts", flat=True)) == {1}
