@@ -1,9 +1,9 @@
-from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
-from accounts.models import ApiKey, Client
+from accounts.models import Client
+from campaigns.models import LeasedJob
 
 from .choices import ACTIVE_PRINT_RUN_STATUSES, PrintChunkStatus, PrintRunStatus
 
@@ -35,7 +35,7 @@ class TemplateAsset(models.Model):
         super().save(*args, **kwargs)
 
 
-class PrintRun(models.Model):
+class PrintRun(LeasedJob):
     """The whole campaign rendered into print-ready PDF files of `chunk_pieces` pieces (front, back of each, by
     recipient id), with the vendor's data manifest and every piece's preflight findings (mailpieces.print_runs)."""
 
@@ -51,17 +51,6 @@ class PrintRun(models.Model):
     manifest = models.CharField(max_length=255, blank=True, help_text="Storage name of the data manifest (CSV).")
     findings = models.CharField(max_length=255, blank=True, help_text="Storage name of the preflight findings (CSV).")
     error_message = models.TextField(blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    api_key = models.ForeignKey(ApiKey, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    queued_at = models.DateTimeField(null=True, blank=True, help_text="While pending: when its task was last queued.")
-    attempts = models.PositiveSmallIntegerField(default=0, help_text="How many times a worker started it.")
-    started_at = models.DateTimeField(null=True, blank=True, help_text="When its latest attempt started.")
-    heartbeat_at = models.DateTimeField(null=True, blank=True,
-                                        help_text="While running: when its worker last said it was alive.")
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "print_runs"
