@@ -42,8 +42,6 @@ from mobul.storage import presigns
 from .choices import ACTIVE_PRINT_RUN_STATUSES, PrintChunkStatus, PrintRunStatus, Side
 from .exceptions import CampaignNotPrintable, PrintFileNotFound, PrintRunActive, TemplateError
 from .models import PrintRun, PrintRunChunk
-from .preflight import batch_findings
-from .render import MailPieceRenderer, address_lines, page_index
 
 logger = logging.getLogger(__name__)
 
@@ -118,6 +116,9 @@ def _beat(run, **changes):
 
 def run_print_run(run_id):
     """Claims the run and renders every chunk not done yet, then its manifest and findings files."""
+    # WeasyPrint loads in the worker only: web processes start runs and serve their files without it.
+    from .render import MailPieceRenderer
+
     run = claim(run_id)
     if run is None:
         return None
@@ -189,6 +190,8 @@ def _store(name, content):
 
 
 def manifest_row(file, piece_index, recipient, values):
+    from .render import address_lines, page_index
+
     lines = address_lines(values)
     if values["full_name"]:
         lines = lines[1:]
@@ -205,6 +208,9 @@ def _csv_bytes(rows):
 
 def _render_chunk(run, chunk, renderer, done_before):
     """Renders, preflights and stores one chunk, then marks it done; returns its pieces."""
+    from .preflight import batch_findings
+    from .render import page_index
+
     PrintRunChunk.objects.filter(pk=chunk.pk).update(attempts=F("attempts") + 1)
     recipients = list(Recipient.objects.filter(
         campaign_id=run.campaign_id, pk__gte=chunk.first_recipient_id, pk__lte=chunk.last_recipient_id,
