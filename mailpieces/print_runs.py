@@ -128,11 +128,11 @@ def run_print_run(run_id):
         _beat(run, pieces_done=done_pieces)  # what a dead attempt counted of its unfinished chunk goes
         try:
             renderer = MailPieceRenderer(run.campaign)
-        except TemplateError as error:
+            for chunk in chunks:
+                if chunk.status != PrintChunkStatus.DONE:
+                    done_pieces += _render_chunk(run, chunk, renderer, done_pieces)
+        except TemplateError as error:  # the same again at every attempt: no use retrying
             return _fail(run, f"The template cannot be rendered: {error.message}")
-        for chunk in chunks:
-            if chunk.status != PrintChunkStatus.DONE:
-                done_pieces += _render_chunk(run, chunk, renderer, done_pieces)
         return _finish(run, chunks)
     except PrintRunTakenOver:
         logger.warning("print run %s was given up for dead while this attempt went on; its successor has it", run_id)

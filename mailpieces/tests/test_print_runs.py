@@ -272,3 +272,13 @@ def test_a_message_delivered_twice_renders_nothing_more(key_client, campaign, dj
     render_print_run(run["id"])
     assert PrintRun.objects.get(pk=run["id"]).attempts == 1
     assert set(PrintRunChunk.objects.filter(run_id=run["id"]).values_list("attempts", flat=True)) == {1}
+
+
+def test_a_template_that_cannot_be_rendered_fails_the_run_at_once_saying_why(
+        key_client, tenant_a, django_capture_on_commit_callbacks):
+    campaign = campaign_with(tenant_a.client, front="<div>unclosed")
+    add_recipient(campaign, 1)
+    run = run_to_the_end(key_client, approved(campaign), django_capture_on_commit_callbacks)
+
+    assert run["status"] == PrintRunStatus.FAILED and run["attempts"] == 1
+    assert run["error_message"].startswith("The template cannot be rendered: The template's front HTML does not stand")
