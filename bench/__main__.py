@@ -50,8 +50,9 @@ SUITE = [
     Benchmark("ratelimit", "redemption rate-limit check (django-ratelimit) vs the previous Lua check and the old "
               "count-then-insert SQL",
               ["--rows", "0,100000", "--checks", "200", "--repeat", "2", "--requests", "50"]),
-    Benchmark("render", "mail-piece rendering from the DB vs WeasyPrint on the same static HTML; memory by run size",
-              ["--pieces", "1000", "--repeat", "1", "--sizes", "1000,5000"]),
+    Benchmark("render", "mail-piece rendering from the DB vs WeasyPrint on the same static HTML; memory by run size; "
+              "print runs end to end",
+              ["--pieces", "1000", "--repeat", "1", "--sizes", "1000,5000", "--print-runs", "2000,5000"]),
     Benchmark("load", "HTTP load: redemption, PURL page, template vs a constant endpoint, gunicorn + wrk",
               ["--seconds", "4", "--repeat", "1", "--recipients", "20000"]),
 ]

@@ -10,9 +10,13 @@ Each run is a fresh process; rates are pieces per CPU-second of that process (on
 busy machine slows the wall clock, not the figure. (a) and (b) alternate on the same pieces and their medians are
 compared. Then (a) alone on runs of increasing size shows the peak memory (VmHWM) flat however many pieces.
 
-Goals: (a) ≥ 0.8 × (b) pieces per second per core; peak memory of (a) < 400 MB at every size.
+(c) a print run end to end (mailpieces.print_runs) of campaigns of each --print-runs size: chunks planned, every
+    piece rendered and preflighted (QR codes decoded from the printed pages included), each chunk's PDF, manifest
+    and findings stored, the run's files joined; what the run adds to (a) is the preflight and the storage.
 
-    python -m bench.render [--pieces 5000] [--repeat 3] [--sizes 1000,5000,20000,100000]
+Goals: (a) ≥ 0.8 × (b) pieces per second per core; peak memory of (a) and of (c) < 400 MB at every size.
+
+    python -m bench.render [--pieces 5000] [--repeat 3] [--sizes 1000,5000,20000,100000] [--print-runs 5000,20000]
 """
 
 import argparse
@@ -69,6 +73,22 @@ def prepare(pieces):
     return campaign.pk
 
 
+def prepare_print_campaign(render_campaign_id, pieces):
+    """The print-run benchmark's campaign (approved, the same template), holding exactly `pieces` recipients."""
+    from campaigns.choices import CampaignStatus
+    from campaigns.models import Campaign, Recipient
+
+    template = Campaign.objects.get(pk=render_campaign_id).template
+    campaign, _ = Campaign.objects.update_or_create(
+        client=template.client, name="Bench: print run",
+        defaults={"template": template, "status": CampaignStatus.APPROVED})
+    if Recipient.objects.filter(campaign=campaign).count() != pieces:
+        Recipient.all_objects.filter(campaign=campaign).delete()
+        with connection.cursor() as cursor:
+            common.insert_recipients(cursor, campaign.pk, pieces, "bench-print")
+    return campaign.pk
+
+
 def store_logo(campaign_id):
     """The template's logo, stored anew in the scratch folder's media (which each run starts empty)."""
     from campaigns.models import Campaign
@@ -116,6 +136,27 @@ def _render_in_child(campaign_id, pieces):
             "peak_mb": common.peak_memory_mb()}
 
 
+def _print_run_in_child(campaign_id):
+    """(c), in the fresh process: a whole print run, its task run here as the commit that queues it happens."""
+    from campaigns.models import Campaign
+    from mailpieces.choices import PrintRunStatus
+    from mailpieces.models import PrintRun
+    from mailpieces.print_runs import start_print_run
+    from mobul.celery import app
+
+    app.conf.task_always_eager = True
+    started, cpu = time.perf_counter(), _cpu_seconds()
+    run = start_print_run(campaign=Campaign.objects.get(pk=campaign_id))
+    run.refresh_from_db()
+    if run.status != PrintRunStatus.COMPLETED:
+        raise RuntimeError(f"The print run ended {run.status}: {run.error_message}")
+    figures = {"pieces": run.pieces_done, "files": run.chunks_done, "findings": run.findings_total,
+               "cpu_seconds": _cpu_seconds() - cpu, "seconds": time.perf_counter() - started,
+               "peak_mb": common.peak_memory_mb()}
+    PrintRun.objects.filter(pk=run.pk).delete()  # its chunks go with it; the next run of the campaign may start
+    return figures
+
+
 def _floor_in_child(html_paths):
     """(b), in the fresh process: WeasyPrint alone on each prepared chunk's HTML."""
     import weasyprint
@@ -153,7 +194,7 @@ def write_floor_html(campaign_id, pieces, folder):
     return paths
 
 
-def measure(campaign_id, pieces, repeat, sizes):
+def measure(campaign_id, pieces, repeat, sizes, print_runs):
     with common.scratch_folder() as folder:
         store_logo(campaign_id)
         floor_html = write_floor_html(campaign_id, pieces, folder)
@@ -172,7 +213,14 @@ def measure(campaign_id, pieces, repeat, sizes):
             loads.append(os.getloadavg()[0])
             print(f"{size:,} pieces: {size / scaling[-1]['cpu_seconds']:.1f} pieces/CPU-s, peak "
                   f"{scaling[-1]['peak_mb']:.0f} MB ({scaling[-1]['seconds']:.0f} s)", flush=True)
-    return {"mobul_runs": mobul_runs, "floor_runs": floor_runs, "scaling": scaling, "load_averages": loads}
+        runs = []
+        for size in print_runs:
+            runs.append(common.in_fresh_process(_print_run_in_child, prepare_print_campaign(campaign_id, size)))
+            loads.append(os.getloadavg()[0])
+            print(f"print run of {size:,} pieces: {size / runs[-1]['cpu_seconds']:.1f} pieces/CPU-s, peak "
+                  f"{runs[-1]['peak_mb']:.0f} MB ({runs[-1]['seconds']:.0f} s, {runs[-1]['files']} files)", flush=True)
+    return {"mobul_runs": mobul_runs, "floor_runs": floor_runs, "scaling": scaling, "print_runs": runs,
+            "load_averages": loads}
 
 
 def summarize(pieces, repeat, sizes, measured):
@@ -183,14 +231,19 @@ def summarize(pieces, repeat, sizes, measured):
     ratio = rate["mobul"] / rate["floor"]
     peaks = {run["pieces"]: run["peak_mb"] for run in measured["scaling"]}
     worst = max(peaks.values())
+    print_run_peaks = {run["pieces"]: run["peak_mb"] for run in measured["print_runs"]}
     return {
         "pieces": pieces, "repeat": repeat, "sizes": sizes, "chunk": CHUNK, **measured,
         "pieces_per_cpu_second": rate, "ratio_vs_floor": ratio, "peak_memory_mb": peaks,
+        "print_run_peak_memory_mb": print_run_peaks,
         "goals": [
             {"goal": f"(a) ≥ {GOAL_VS_FLOOR} × (b) pieces/s per core", "measured": f"{ratio:.2f} ×",
              "passed": ratio >= GOAL_VS_FLOOR},
             {"goal": f"peak memory of (a) < {GOAL_PEAK_MB} MB at every size", "measured": f"{worst:.0f} MB",
              "passed": worst < GOAL_PEAK_MB},
+            *([{"goal": f"peak memory of (c) < {GOAL_PEAK_MB} MB at every size",
+                "measured": f"{max(print_run_peaks.values()):.0f} MB",
+                "passed": max(print_run_peaks.values()) < GOAL_PEAK_MB}] if print_run_peaks else []),
         ],
         "database": connection.settings_dict["NAME"], "cpus": os.cpu_count(),
         "finished_at": timezone.now().isoformat(timespec="seconds"),
@@ -207,6 +260,12 @@ def report(figures):
     print(f"\n{'run size':>10}{'pieces/CPU-s':>14}{'peak MB':>10}")
     for run in figures["scaling"]:
         print(f"{run['pieces']:>10,}{run['pieces'] / run['cpu_seconds']:>14.1f}{run['peak_mb']:>10.0f}")
+    if figures["print_runs"]:
+        print(f"\n{'print run':>10}{'pieces/CPU-s':>14}{'peak MB':>10}{'files':>7}{'findings':>10}   vs (a)")
+        for run in figures["print_runs"]:
+            piece_rate = run["pieces"] / run["cpu_seconds"]
+            print(f"{run['pieces']:>10,}{piece_rate:>14.1f}{run['peak_mb']:>10.0f}{run['files']:>7}"
+                  f"{run['findings']:>10}   {piece_rate / rate['mobul']:.2f} ×")
     print(f"\n{'goal':52}{'measured':>10}  result")
     for goal in figures["goals"]:
         print(f"{goal['goal']:52}{goal['measured']:>10}  {'PASS' if goal['passed'] else 'FAIL'}")
@@ -221,6 +280,12 @@ def report_rows(figures):
     for run in figures["scaling"]:
         rows.append(common.report_row(f"render {run['pieces']:,} postcards: peak memory", round(run["peak_mb"]), "MB",
                                       goal=f"< {GOAL_PEAK_MB} MB", passed=run["peak_mb"] < GOAL_PEAK_MB))
+    for run in figures["print_runs"]:
+        label = f"print run of {run['pieces']:,} postcards (render + preflight + storage)"
+        rows.append(common.report_row(f"{label}: pieces/s per core", round(run["pieces"] / run["cpu_seconds"], 1),
+                                      "pieces/s"))
+        rows.append(common.report_row(f"{label}: peak memory", round(run["peak_mb"]), "MB",
+                                      goal=f"< {GOAL_PEAK_MB} MB", passed=run["peak_mb"] < GOAL_PEAK_MB))
     return rows
 
 
@@ -231,12 +296,16 @@ def main():
     parser.add_argument("--pieces", type=int, default=5_000, help="pieces of each (a) / (b) run")
     parser.add_argument("--repeat", type=int, default=3, help="runs of (a) and of (b); their medians count")
     parser.add_argument("--sizes", default="1000,5000,20000,100000", help="run sizes of the memory runs")
+    parser.add_argument("--print-runs", default="5000,20000",
+                        help="campaign sizes of the end-to-end print runs (c); empty for none")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
+    print_runs = [int(size) for size in args.print_runs.split(",") if size]
     started = time.perf_counter()
     common.prepare_database()
     campaign_id = prepare(max([args.pieces, *sizes]))
-    figures = summarize(args.pieces, args.repeat, sizes, measure(campaign_id, args.pieces, args.repeat, sizes))
+    figures = summarize(args.pieces, args.repeat, sizes,
+                        measure(campaign_id, args.pieces, args.repeat, sizes, print_runs))
     figures["total_seconds"] = time.perf_counter() - started
     report(figures)
     path = common.write_results("render", figures, rows=report_rows(figures))

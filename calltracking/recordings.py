@@ -13,10 +13,10 @@ from django.conf import settings
 from django.core import signing
 from django.core.files.storage import storages
 from django.urls import reverse
-from storages.backends.s3 import S3Storage
 
 from accounts.choices import AuditAction
 from accounts.services import record_audit
+from mobul.storage import presigns
 
 from .exceptions import NoRecording, RecordingArchived
 from .models import CallSession
@@ -36,11 +36,6 @@ def url_max_age():
     return getattr(settings, "RECORDING_URL_MAX_AGE_SECONDS", 300)
 
 
-def _presigns(storage):
-    # S3 signs short-lived URLs itself, unless it is set up to hand out public or CDN addresses.
-    return isinstance(storage, S3Storage) and storage.querystring_auth and not storage.custom_domain
-
-
 def playback_url(*, session, request=None, actor=None):
     """A URL that plays `session`'s recording for the next few minutes. The caller checked who may hear it."""
     if session.recording_archived:
@@ -48,7 +43,7 @@ def playback_url(*, session, request=None, actor=None):
     if not session.recording:
         raise NoRecording()
     storage = recording_storage()
-    if _presigns(storage):
+    if presigns(storage):
         url = storage.url(session.recording, expire=url_max_age())
     else:
         token = signing.TimestampSigner(salt=SIGNER_SALT).sign_object({"id": session.pk, "name": session.recording})

@@ -50,6 +50,23 @@ def _transition_action(target):
     return action
 
 
+@admin.action(description="Render print files")
+def render_print_files(modeladmin, request, queryset):
+    # mailpieces depends on campaigns, so its service is looked up only when needed.
+    from mailpieces.print_runs import start_print_run
+
+    started = []
+    for campaign in queryset.order_by("pk"):
+        try:
+            started.append(start_print_run(campaign=campaign, request=request))
+        except DomainError as error:
+            modeladmin.message_user(request, f"{campaign}: {error.message}", messages.ERROR)
+    if started:
+        runs = ", ".join(f"#{run.pk}" for run in started)
+        modeladmin.message_user(request, f"Print run(s) {runs} started; follow them under Mail pieces › Print runs.",
+                                messages.SUCCESS)
+
+
 class CampaignAdminForm(forms.ModelForm):
     class Meta:
         model = Campaign
@@ -72,7 +89,7 @@ class CampaignAdmin(admin.ModelAdmin):
     autocomplete_fields = ["client", "template"]
     readonly_fields = ["status", "status_changed_at", "created_at", "updated_at"]
     actions = [_transition_action(status) for status in CampaignStatus if status != CampaignStatus.DRAFT] + [
-        _transition_action(CampaignStatus.DRAFT)
+        _transition_action(CampaignStatus.DRAFT), render_print_files,
     ]
 
     def get_readonly_fields(self, request, obj=None):

@@ -179,7 +179,27 @@ class Recipient(models.Model):
         return f"{settings.PUBLIC_BASE_URL}/r/{self.redemption_token}"
 
 
-class ImportJob(models.Model):
+class LeasedJob(models.Model):
+    """Work a Celery task does in the background for someone, and what its sweeper reads to hand it out again when
+    its message was lost or its worker died (campaigns/jobs.py, mailpieces/print_runs.py)."""
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    api_key = models.ForeignKey(ApiKey, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    queued_at = models.DateTimeField(null=True, blank=True, help_text="While pending: when its task was last queued.")
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="How many times a worker started it.")
+    started_at = models.DateTimeField(null=True, blank=True, help_text="When its latest attempt started.")
+    heartbeat_at = models.DateTimeField(null=True, blank=True,
+                                        help_text="While running: when its worker last said it was alive.")
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class ImportJob(LeasedJob):
     """A CSV import (recipients, or gift-card codes), processed by a Celery task with visible progress."""
 
     client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="import_jobs")
@@ -202,17 +222,6 @@ class ImportJob(models.Model):
     rows_duplicate = models.PositiveIntegerField(default=0)
     error_report = models.FileField(upload_to="imports/errors/%Y/%m/", blank=True)
     error_message = models.TextField(blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    api_key = models.ForeignKey(ApiKey, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    queued_at = models.DateTimeField(null=True, blank=True, help_text="While pending: when its task was last queued.")
-    attempts = models.PositiveSmallIntegerField(default=0, help_text="How many times a worker started it.")
-    started_at = models.DateTimeField(null=True, blank=True, help_text="When its latest attempt started.")
-    heartbeat_at = models.DateTimeField(null=True, blank=True,
-                                        help_text="While running: when its worker last said it was alive.")
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "import_jobs"

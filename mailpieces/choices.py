@@ -17,3 +17,19 @@ class FindingKind(models.TextChoices):
     LOW_RESOLUTION_IMAGE = "low_resolution_image", "Image below 300 dpi"
     REMOTE_RESOURCE = "remote_resource", "Remote resource blocked"
     UNKNOWN_ASSET = "unknown_asset", "Asset not found"
+
+
+class PrintRunStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for a worker"
+    RUNNING = "running", "Rendering"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+
+
+# A campaign has at most one of these at a time; the sweeper looks after them (a lost message, a dead worker).
+ACTIVE_PRINT_RUN_STATUSES = [PrintRunStatus.PENDING, PrintRunStatus.RUNNING]
+
+
+class PrintChunkStatus(models.TextChoices):
+    PENDING = "pending", "To render"
+    DONE = "done", "Stored"

@@ -1,4 +1,4 @@
-from mobul.exceptions import DomainError
+from mobul.exceptions import Conflict, DomainError, NotFound
 
 
 class TemplateError(DomainError):
@@ -6,3 +6,18 @@ class TemplateError(DomainError):
 
     code = "invalid_template"
     default_message = "The template cannot be rendered."
+
+
+class CampaignNotPrintable(Conflict):
+    code = "campaign_not_approved"
+    default_message = "Only an approved campaign can be rendered for print."
+
+
+class PrintRunActive(Conflict):
+    code = "print_run_active"
+    default_message = "A print run of this campaign is already under way."
+
+
+class PrintFileNotFound(NotFound):
+    code = "print_file_not_found"
+    default_message = "The print run has no such file (yet)."

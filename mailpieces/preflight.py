@@ -38,7 +38,12 @@ class Finding:
 def preflight(renderer, recipients):
     """Every finding on the pieces of `recipients` (a list), rendered by `renderer` as one batch."""
     batch = renderer.render(recipients)
-    pdf = pypdfium2.PdfDocument(batch.write_pdf())
+    return batch_findings(renderer, batch, batch.write_pdf())
+
+
+def batch_findings(renderer, batch, pdf_bytes):
+    """Every finding on the pieces of a rendered batch, whose PDF is `pdf_bytes`."""
+    pdf = pypdfium2.PdfDocument(pdf_bytes)
     try:
         findings = []
         for index, recipient in enumerate(batch.recipients):

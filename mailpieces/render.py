@@ -24,6 +24,7 @@ import io
 import mimetypes
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import unquote
 
 import pypdfium2
@@ -250,16 +251,22 @@ class MailPieceRenderer:
         return RenderedBatch(recipients=list(recipients), values=values, sides=sides, document=document,
                              refused=fetcher.refused)
 
-    def write_pdf(self, recipients, target=None):
+    def write_pdf(self, recipients, target=None, *, inspect=None):
         """One PDF of the pieces, front then back of each, in order: bytes, or written to `target` (a path or a
-        binary file object) when given. Rendered DOCUMENT_PIECES at a time, so memory stays flat however many."""
+        binary file object) when given. Rendered DOCUMENT_PIECES at a time, so memory stays flat however many;
+        `inspect(batch, pdf)`, when given, sees each document and its PDF (bytes) as it is rendered."""
         recipients = list(recipients)
         if len(recipients) <= DOCUMENT_PIECES:
-            return self.render(recipients).write_pdf(target)
+            batch = self.render(recipients)
+            if inspect is None:
+                return batch.write_pdf(target)
+            data = batch.write_pdf()
+            inspect(batch, data)
+            return _written(data, target)
         joined = pypdfium2.PdfDocument.new()
         try:
             for start in range(0, len(recipients), DOCUMENT_PIECES):
-                part = pypdfium2.PdfDocument(self.write_pdf(recipients[start:start + DOCUMENT_PIECES]))
+                part = pypdfium2.PdfDocument(self.write_pdf(recipients[start:start + DOCUMENT_PIECES], inspect=inspect))
                 joined.import_pages(part)
                 part.close()
             if target is not None:
@@ -270,6 +277,16 @@ class MailPieceRenderer:
             return buffer.getvalue()
         finally:
             joined.close()
+
+
+def _written(data, target):
+    if target is None:
+        return data
+    if hasattr(target, "write"):
+        target.write(data)
+    else:
+        Path(target).write_bytes(data)
+    return None
 
 
 def page_index(piece_index, side):

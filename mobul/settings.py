@@ -218,6 +218,7 @@ CELERY_TASK_ROUTES = {
     "campaigns.tasks.process_import": {"queue": "imports"},
     "campaigns.tasks.record_mailing": {"queue": "imports"},
     "giftcards.tasks.process_card_import": {"queue": "imports"},
+    "mailpieces.print_run_tasks.render_print_run": {"queue": "imports"},
     # Messages a person is waiting for.
     "giftcards.tasks.dispatch_deliveries": {"queue": "delivery"},
     "giftcards.tasks.deliver_gift_card": {"queue": "delivery"},
@@ -235,6 +236,7 @@ CELERY_TASK_ROUTES = {
     "campaigns.tasks.sweep_imports": {"queue": "monitoring"},
     "campaigns.tasks.sweep_mailings": {"queue": "monitoring"},
     "calltracking.tasks.sweep_recordings": {"queue": "monitoring"},
+    "mailpieces.print_run_tasks.sweep_print_runs": {"queue": "monitoring"},
     "calltracking.tasks.restore_archived_recording": {"queue": "retention"},
     "giftcards.tasks.expire_gift_cards": {"queue": "retention"},
     # Checks, alerts and measurements.
@@ -242,6 +244,8 @@ CELERY_TASK_ROUTES = {
     "ops.tasks.check_alerts": {"queue": "monitoring"},
     "ops.tasks.snapshot_database_size": {"queue": "monitoring"},
 }
+# Task modules beyond each app's tasks.py (which autodiscovery finds).
+CELERY_IMPORTS = ["mailpieces.print_run_tasks"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Django's LOGGING (JSON in production, with the request id) also formats the worker's lines.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
@@ -271,6 +275,9 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Queues again the imports whose message was lost or whose worker died; fails those that killed every worker.
     "campaigns.sweep_imports": {"task": "campaigns.tasks.sweep_imports", "schedule": crontab(minute="*")},
+    # Resumes the print runs whose message was lost or whose worker died; fails those that killed every worker.
+    "mailpieces.sweep_print_runs": {"task": "mailpieces.print_run_tasks.sweep_print_runs",
+                                    "schedule": crontab(minute="*")},
     # Marks as mailed the pieces of campaigns whose on-commit record_mailing was lost.
     "campaigns.sweep_mailings": {"task": "campaigns.tasks.sweep_mailings", "schedule": crontab(minute="*/10")},
     # Queues again recording downloads and restores whose message was lost.
@@ -600,6 +607,14 @@ IMPORT_HEARTBEAT_TIMEOUT_SECONDS = env_int("IMPORT_HEARTBEAT_TIMEOUT_SECONDS", 3
 IMPORT_REQUEUE_SECONDS = env_int("IMPORT_REQUEUE_SECONDS", 600)
 # A job whose worker died on each of this many starts fails instead of taking down workers for ever.
 IMPORT_MAX_ATTEMPTS = env_int("IMPORT_MAX_ATTEMPTS", 3)
+# Print runs (mailpieces/print_runs.py): pieces per PDF file, and their way out after a crash. A running run beats
+# its heartbeat after each document it renders (at most 100 pieces); one this old means its worker died, and the
+# sweeper queues the run again, to resume at its first chunk not stored.
+PRINT_RUN_CHUNK_PIECES = env_int("PRINT_RUN_CHUNK_PIECES", 1000)
+PRINT_RUN_HEARTBEAT_TIMEOUT_SECONDS = env_int("PRINT_RUN_HEARTBEAT_TIMEOUT_SECONDS", 300)
+PRINT_RUN_REQUEUE_SECONDS = env_int("PRINT_RUN_REQUEUE_SECONDS", 600)
+# A chunk whose worker died on each of this many starts fails the run instead of taking down workers for ever.
+PRINT_RUN_MAX_ATTEMPTS = env_int("PRINT_RUN_MAX_ATTEMPTS", 3)
 # A campaign mailed this long ago whose pieces are still pending gets its lost record_mailing run again.
 MAILING_REQUEUE_SECONDS = env_int("MAILING_REQUEUE_SECONDS", 600)
 # A recording download whose task is this late is queued again, at most RECORDING_MAX_REQUEUES times before the

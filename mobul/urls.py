@@ -20,6 +20,7 @@ api_v1 = [
     path("", include("analytics.api.urls")),
     path("", include("giftcards.api.urls")),
     path("", include("calltracking.api.urls")),
+    path("", include("mailpieces.api.print_run_urls")),
 ]
 
 urlpatterns = [

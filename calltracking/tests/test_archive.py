@@ -14,9 +14,10 @@ from accounts.models import AuditLog
 from calltracking import archive
 from calltracking.models import CallSession, RecordingArchive
 from calltracking.tasks import RESTORE_CHECK_SECONDS
+from mobul.tests.s3 import S3_CREDENTIALS, s3_endpoint, s3_storage_config  # noqa: F401 (fixtures)
 from ops.retention import cutoff_for, run_job
 
-from .test_recordings import AUDIO, S3_CREDENTIALS, call_id, s3_endpoint, s3_storage_config  # noqa: F401 (fixtures)
+from .test_recordings import AUDIO, call_id  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.django_db
 DAY = timedelta(days=1)

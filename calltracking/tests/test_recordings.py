@@ -7,22 +7,20 @@ from base64 import b64encode
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
-from uuid import uuid4
 
-import boto3
 import pytest
 import requests
 from celery.exceptions import Retry
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from django.utils import timezone
-from moto.server import ThreadedMotoServer
 
 from accounts.models import AuditLog
 from calltracking.models import CallSession
 from calltracking.recordings import recording_storage
 from calltracking.services import retry_recording, store_recording, sweep_recordings
 from calltracking.tasks import RECORDING_MAX_RETRIES, download_recording
+from mobul.tests.s3 import bucket, s3, s3_endpoint, s3_storage_config  # noqa: F401  (fixtures)
 
 from .factories import (
     ACCOUNT_SID,
@@ -39,44 +37,6 @@ from .factories import (
 pytestmark = pytest.mark.django_db
 
 AUDIO = b"ID3\x04\x00" + bytes(range(256)) * 64
-S3_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-def s3_storage_config(endpoint, bucket):
-    return {
-        "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {
-            "bucket_name": bucket, "endpoint_url": endpoint, "access_key": "testing", "secret_key": "testing",
-            "region_name": "us-east-1", "addressing_style": "path", "default_acl": None, "querystring_auth": True,
-            "file_overwrite": False,
-        },
-    }
-
-
-@pytest.fixture
-def bucket(s3_endpoint):
-    name = f"recordings-{uuid4().hex[:12]}"
-    s3 = boto3.client("s3", endpoint_url=s3_endpoint, **S3_CREDENTIALS)
-    s3.create_bucket(Bucket=name)
-    return s3, name
-
-
-@pytest.fixture
-def s3(settings, s3_endpoint, bucket):
-    """The default storage is S3, as in production with AWS_STORAGE_BUCKET_NAME set."""
-    settings.STORAGES = {**settings.STORAGES, "default": s3_storage_config(s3_endpoint, bucket[1])}
-    return bucket
-
-
 @pytest.fixture
 def local_storage(settings, tmp_path):
     settings.STORAGES = {**settings.STORAGES, "default": {

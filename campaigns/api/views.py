@@ -159,17 +159,11 @@ class CampaignViewSet(
         return export_response(self.get_object(), request.query_params.get("output", "csv"))
 
 
-class CampaignRecipientViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin, mixins.CreateModelMixin,
-                               viewsets.GenericViewSet):
-    """A campaign's recipients: cursor-paginated list with filters, and adding one recipient."""
+class CampaignChildViewSetMixin(TenantScopedViewSetMixin):
+    """A viewset of one campaign's objects, under campaigns/{campaign_pk}/: another tenant's campaign is a 404, and
+    the view's capability is checked on the campaign's client."""
 
-    queryset = Recipient.objects.all()
-    serializer_class = RecipientSerializer
     client_lookup = "campaign__client"
-    filterset_class = RecipientFilter
-    pagination_class = RecipientCursorPagination
-    ordering_fields = []
-    write_capability = Capability.MANAGE_CAMPAIGNS
 
     def get_campaign(self):
         campaign = get_object_or_404(
@@ -179,6 +173,18 @@ class CampaignRecipientViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin, 
         if not has_capability(principal_of(self.request), campaign.client, required):
             self.permission_denied(self.request, message=HasClientCapability.message)
         return campaign
+
+
+class CampaignRecipientViewSet(CampaignChildViewSetMixin, mixins.ListModelMixin, mixins.CreateModelMixin,
+                               viewsets.GenericViewSet):
+    """A campaign's recipients: cursor-paginated list with filters, and adding one recipient."""
+
+    queryset = Recipient.objects.all()
+    serializer_class = RecipientSerializer
+    filterset_class = RecipientFilter
+    pagination_class = RecipientCursorPagination
+    ordering_fields = []
+    write_capability = Capability.MANAGE_CAMPAIGNS
 
     def get_queryset(self):
         return super().get_queryset().filter(campaign=self.get_campaign())

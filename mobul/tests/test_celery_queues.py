@@ -12,7 +12,7 @@ from django.conf import settings
 from mobul.celery import app
 
 ROOT = Path(__file__).resolve().parents[2]
-PROJECT_APPS = ("accounts", "campaigns", "giftcards", "calltracking", "analytics", "dashboard", "ops")
+PROJECT_APPS = ("accounts", "campaigns", "giftcards", "calltracking", "analytics", "dashboard", "ops", "mailpieces")
 EXPECTED = [
     ("giftcards.tasks.dispatch_deliveries", [], "delivery"),
     ("giftcards.tasks.deliver_gift_card", [1], "delivery"),
@@ -21,6 +21,7 @@ EXPECTED = [
     ("campaigns.tasks.process_import", [1], "imports"),
     ("campaigns.tasks.record_mailing", [1], "imports"),
     ("giftcards.tasks.process_card_import", [1], "imports"),
+    ("mailpieces.print_run_tasks.render_print_run", [1], "imports"),
     ("calltracking.tasks.download_recording", [1], "webhooks"),
     ("analytics.tasks.apply_rollups", [], "webhooks"),
     ("analytics.tasks.maintain_partitions", [], "retention"),
@@ -32,6 +33,7 @@ EXPECTED = [
     ("campaigns.tasks.sweep_imports", [], "monitoring"),
     ("campaigns.tasks.sweep_mailings", [], "monitoring"),
     ("calltracking.tasks.sweep_recordings", [], "monitoring"),
+    ("mailpieces.print_run_tasks.sweep_print_runs", [], "monitoring"),
     ("mobul.tasks.not_routed", [], "default"),
 ]
 

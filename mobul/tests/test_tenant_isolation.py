@@ -22,6 +22,7 @@ from campaigns.services import create_recipient
 from campaigns.tests.factories import CampaignFactory, MailTemplateFactory
 from giftcards.models import GiftCard
 from giftcards.tests.factories import GiftCardPoolFactory, stock
+from mailpieces.models import PrintRun
 
 pytestmark = pytest.mark.django_db
 
@@ -50,11 +51,12 @@ def _world(tenant, phone):
     number = tracking_number_for(campaign, phone_number=phone)
     call = CallSession.objects.create(provider_call_id=new_call_id(), tracking_number=number, campaign=campaign)
     record_event(event_type="purl_viewed", source="purl", campaign=campaign, recipient_id=recipient.pk)
+    run = PrintRun.objects.create(campaign=campaign, chunk_pieces=1000)
     return {
         "clients": tenant.client.pk, "templates": template.pk, "campaigns": campaign.pk,
         "recipients": recipient.pk, "imports": job.pk, "gift-card-pools": pool.pk,
         "gift-cards": GiftCard.objects.filter(pool=pool).first().pk, "tracking-numbers": number.pk,
-        "call-sessions": call.pk,
+        "call-sessions": call.pk, "print-runs": run.pk,
     }
 
 
