@@ -1,4 +1,4 @@
-from mobul.exceptions import DomainError
+from mobul.exceptions import Conflict, DomainError
 
 
 class TemplateError(DomainError):
@@ -6,3 +6,9 @@ class TemplateError(DomainError):
 
     code = "invalid_template"
     default_message = "The template cannot be rendered."
+
+
+class ProofRefused(Conflict):
+    """The campaign cannot have a proof as it is (no template, no recipients)."""
+
+    code = "proof_refused"

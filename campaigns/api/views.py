@@ -159,17 +159,11 @@ class CampaignViewSet(
         return export_response(self.get_object(), request.query_params.get("output", "csv"))
 
 
-class CampaignRecipientViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin, mixins.CreateModelMixin,
-                               viewsets.GenericViewSet):
-    """A campaign's recipients: cursor-paginated list with filters, and adding one recipient."""
+class CampaignChildViewSetMixin(TenantScopedViewSetMixin):
+    """A campaign's sub-resource under /campaigns/{campaign_pk}/: another tenant's campaign is a 404, and the
+    caller needs the view's capability on the campaign's client."""
 
-    queryset = Recipient.objects.all()
-    serializer_class = RecipientSerializer
     client_lookup = "campaign__client"
-    filterset_class = RecipientFilter
-    pagination_class = RecipientCursorPagination
-    ordering_fields = []
-    write_capability = Capability.MANAGE_CAMPAIGNS
 
     def get_campaign(self):
         campaign = get_object_or_404(
@@ -182,6 +176,18 @@ class CampaignRecipientViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin, 
 
     def get_queryset(self):
         return super().get_queryset().filter(campaign=self.get_campaign())
+
+
+class CampaignRecipientViewSet(CampaignChildViewSetMixin, mixins.ListModelMixin, mixins.CreateModelMixin,
+                               viewsets.GenericViewSet):
+    """A campaign's recipients: cursor-paginated list with filters, and adding one recipient."""
+
+    queryset = Recipient.objects.all()
+    serializer_class = RecipientSerializer
+    filterset_class = RecipientFilter
+    pagination_class = RecipientCursorPagination
+    ordering_fields = []
+    write_capability = Capability.MANAGE_CAMPAIGNS
 
     def create(self, request, *args, **kwargs):
         self.get_campaign()  # another tenant's campaign is a 404 before the body is even read
