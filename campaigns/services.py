@@ -255,6 +255,15 @@ def allowed_transitions(campaign):
     return sorted(TRANSITIONS[CampaignStatus(campaign.status)])
 
 
+def transition_refusal(campaign, target):
+    """Why the campaign cannot move to `target` (an allowed next step) now, or None: for buttons that say so."""
+    try:
+        _check_transition_rules(campaign, CampaignStatus(target))
+    except TransitionRuleViolation as refused:
+        return refused.message
+    return None
+
+
 # --- Recipients -----------------------------------------------------------------------------
 
 def _lock_editable(campaign):

@@ -107,7 +107,7 @@ def _queue(proof_id):
 def start_proof(*, campaign, request=None):
     """A new proof of the campaign, queued once the transaction commits; or the one already on its way for the
     campaign as it is now. Returns the Proof to poll."""
-    campaign = Campaign.objects.select_for_update().select_related("template", "client").get(pk=campaign.pk)
+    campaign = Campaign.objects.select_for_update(of=("self",)).select_related("template", "client").get(pk=campaign.pk)
     if campaign.template is None:
         raise ProofRefused("Attach a mail template before generating a proof.", field="template")
     if not campaign.recipients.exists():
@@ -224,17 +224,19 @@ def latest_proof(campaign):
     return proof, proof is not None and is_current(proof, campaign)
 
 
-def proof_file(proof, *, piece=None, side=None):
-    """(file, download name, content type): the proof's PDF, or a thumbnail of one side of a piece (its position);
-    NotFound for anything the proof does not have."""
-    if piece is None:
-        if not proof.pdf:
-            raise NotFound("This proof has no PDF yet.")
-        return proof.pdf, f"proof-{proof.campaign_id}-v{proof.version}.pdf", "application/pdf"
-    found = proof.pieces.filter(position=piece).first() if str(piece).isdigit() else None
-    if found is None or side not in Side.values or not found.thumbnail(side):
+def proof_pdf(proof):
+    """(file, download name, content type) of the proof's PDF; NotFound before it has one."""
+    if not proof.pdf:
+        raise NotFound("This proof has no PDF yet.")
+    return proof.pdf, f"proof-{proof.campaign_id}-v{proof.version}.pdf", "application/pdf"
+
+
+def piece_thumbnail(piece, side):
+    """(file, download name, content type) of a thumbnail of one side of a sample piece (None: NotFound)."""
+    if piece is None or side not in Side.values or not piece.thumbnail(side):
         raise NotFound("This proof has no such thumbnail: give piece (a position) and side (front or back).")
-    return (found.thumbnail(side), f"proof-{proof.campaign_id}-v{proof.version}-{piece}-{side}.png", "image/png")
+    proof = piece.proof
+    return piece.thumbnail(side), f"proof-{proof.campaign_id}-v{proof.version}-{piece.position}-{side}.png", "image/png"
 
 
 def describe_finding(finding):

@@ -15,6 +15,7 @@ from campaigns.models import Campaign, ImportJob
 from campaigns.services import create_recipient
 from campaigns.tests.factories import CampaignFactory, MailTemplateFactory, csv_bytes, person
 from giftcards.tests.factories import GiftCardPoolFactory, stock
+from mailpieces.tests.factories import ready_proof
 
 
 @dataclass
@@ -27,13 +28,14 @@ class World:
     import_job: object
     call: object
     membership: object
+    proof: object
 
     def objects_by_url_kwarg(self):
         """What each dashboard URL kwarg names, for this tenant."""
         return {
             "campaign_id": self.campaign, "recipient_id": self.recipients[0], "pool_id": self.pool,
             "import_id": self.import_job, "call_id": self.call, "key_id": self.tenant.api_key,
-            "membership_id": self.membership,
+            "membership_id": self.membership, "proof_id": self.proof, "piece_id": self.proof.pieces.get(),
         }
 
 
@@ -63,7 +65,8 @@ def build_world(tenant, label, *, phone_prefix):
         duration_seconds=42, recording=f"recordings/test/{label}.mp3",
     )
     return World(tenant=tenant, template=template, pool=pool, campaign=campaign, recipients=recipients,
-                 import_job=job, call=call, membership=tenant.member.memberships.get(client=client))
+                 import_job=job, call=call, membership=tenant.member.memberships.get(client=client),
+                 proof=ready_proof(campaign))
 
 
 def make_active(campaign):

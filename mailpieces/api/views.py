@@ -1,4 +1,3 @@
-from django.http import FileResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -8,6 +7,7 @@ from accounts.choices import Capability
 from campaigns.api.views import CampaignChildViewSetMixin
 
 from .. import proofs
+from ..downloads import file_response
 from ..choices import Side
 from ..models import Proof
 from .serializers import ProofSerializer
@@ -46,7 +46,7 @@ class CampaignProofViewSet(CampaignChildViewSetMixin, mixins.ListModelMixin, mix
     @action(detail=True, methods=["get"])
     def pdf(self, request, *args, **kwargs):
         """The proof's print-ready PDF: front then back of each sample piece."""
-        return _file_response(proofs.proof_file(self.get_object()))
+        return file_response(proofs.proof_pdf(self.get_object()))
 
     @extend_schema(
         parameters=[OpenApiParameter("piece", int, required=True, description="The piece's position (1, 2, …)"),
@@ -56,13 +56,6 @@ class CampaignProofViewSet(CampaignChildViewSetMixin, mixins.ListModelMixin, mix
     @action(detail=True, methods=["get"])
     def thumbnail(self, request, *args, **kwargs):
         """A 600 px wide PNG of one side of one sample piece."""
-        return _file_response(proofs.proof_file(self.get_object(), piece=request.query_params.get("piece"),
-                                                side=request.query_params.get("side")))
-
-
-def _file_response(found):
-    file, name, content_type = found
-    response = FileResponse(file.open("rb"), filename=name, content_type=content_type)
-    # Tenant data behind credentials: never kept by a shared cache.
-    response["Cache-Control"] = "private, max-age=300"
-    return response
+        position = request.query_params.get("piece", "")
+        piece = self.get_object().pieces.filter(position=position).first() if position.isdigit() else None
+        return file_response(proofs.piece_thumbnail(piece, request.query_params.get("side")))

@@ -88,10 +88,38 @@
     poll();
   }
 
+  // A proof being rendered: the campaign page polls its status, moves the bar, and reloads once it has finished.
+  function proofProgress() {
+    var panel = document.querySelector("[data-proof-status-url]");
+    if (!panel) return;
+    var url = panel.getAttribute("data-proof-status-url");
+    var bar = document.getElementById("proof-progress");
+    var count = document.getElementById("proof-count");
+    var state = document.getElementById("proof-state");
+
+    function poll() {
+      fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin", cache: "no-store" })
+        .then(function (response) {
+          if (!response.ok) throw new Error("HTTP " + response.status);
+          return response.json();
+        })
+        .then(function (data) {
+          if (data.finished) { window.location.reload(); return; }
+          bar.value = data.percent;
+          count.textContent = data.pieces_done + " of " + (data.pieces_total || "?") + " pieces";
+          state.textContent = data.status_label;
+          window.setTimeout(poll, 1000);
+        })
+        .catch(function () { window.setTimeout(poll, 3000); });
+    }
+    poll();
+  }
+
   ready(function () {
     confirmations();
     autosubmit();
     copyButtons();
     importProgress();
+    proofProgress();
   });
 })();
