@@ -31,10 +31,10 @@ from campaigns.exceptions import TransitionRuleViolation
 from campaigns.models import STANDARD_MERGE_FIELDS, Campaign
 from campaigns.services import register_transition_check
 from mobul.celery import after_commit
-from mobul.exceptions import NotFound
+from mobul.exceptions import DomainError, NotFound
 
 from .choices import UNFINISHED_PROOF_STATUSES, ProofStatus, SampleReason, Side
-from .exceptions import ProofRefused, TemplateError
+from .exceptions import ProofRefused
 from .models import Proof, ProofPiece
 from .preflight import preflight
 from .render import QR_FIELD, MailPieceRenderer, page_index, thumbnails
@@ -154,7 +154,7 @@ def generate(proof_id):
     except ProofTakenOver:
         logger.warning("proof %s was given up for dead while this run went on", proof_id)
         return None
-    except TemplateError as error:
+    except DomainError as error:  # the template cannot render, the list emptied since the proof was asked for
         _fail(proof, error.message)
     except Exception:
         logger.exception("proof %s failed", proof_id)
@@ -171,9 +171,11 @@ def _render(proof):
     campaign = proof.campaign
     # Taken before anything is read: a change made while the proof renders makes it stale, never wrongly current.
     made_from = fingerprint(campaign)
-    sample = choose_sample(campaign)
-    _update(proof, fingerprint=made_from, pieces_total=len(sample))
     renderer = MailPieceRenderer(campaign)
+    sample = choose_sample(campaign)
+    if not sample:
+        raise ProofRefused("The campaign has no recipients left to render: add some and generate the proof again.")
+    _update(proof, fingerprint=made_from, pieces_total=len(sample))
     recipients = [recipient for recipient, _ in sample]
     pdf = renderer.write_pdf(recipients)
     name = f"proof-{campaign.pk}-v{proof.version}"

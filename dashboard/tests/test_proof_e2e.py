@@ -3,6 +3,8 @@ pieces, mark the campaign proofed and approve it, and find the approval in the s
 
 from campaigns.choices import CampaignStatus
 from campaigns.models import Campaign
+from mailpieces import proofs
+from mailpieces.models import Proof
 from mailpieces.tests.factories import add_recipient, campaign_with
 
 from .test_e2e import browser_page, pytestmark, shoot, sign_in  # noqa: F401 (the fixture and the skip)
@@ -13,6 +15,7 @@ def test_generate_a_proof_see_its_thumbnails_and_approve_it(browser_page, live_s
     campaign = campaign_with(tenant_a.client, name="Proof walk")
     add_recipient(campaign, 1)
     add_recipient(campaign, 2, first_name="Wilhelmina", last_name="Featherstonehaugh")
+    campaign.refresh_from_db()
     sign_in(page, tenant_a.admin)
     page.goto(f"/app/campaigns/{campaign.pk}/")
 
@@ -20,8 +23,16 @@ def test_generate_a_proof_see_its_thumbnails_and_approve_it(browser_page, live_s
     assert page.get_by_role("button", name="Mark proofed").is_disabled()
     assert "Generate a proof" in page.locator("#refused-proofed").inner_text()
 
+    # A proof waiting for its worker: the page shows its progress, polls, and shows the proof once it is done.
+    waiting = Proof.objects.create(campaign=campaign, version=1, fingerprint=proofs.fingerprint(campaign))
+    page.reload()
+    assert page.locator("#proof-progress").evaluate("bar => bar.value") == 0
+    assert page.locator("#proof-state").inner_text() == "Waiting for a worker"
+    proofs.generate(waiting.pk)
+    page.locator("#proof-state", has_text="Ready").wait_for()
+
     page.get_by_role("button", name="Generate proof").click()
-    page.get_by_text("Proof v1 is being rendered.").wait_for()
+    page.get_by_text("Proof v2 is being rendered.").wait_for()
     page.locator("#proof-state", has_text="Ready").wait_for()
     thumbnails = page.locator(".proof-piece img")
     assert thumbnails.count() == 4  # two pieces, front and back
@@ -39,5 +50,5 @@ def test_generate_a_proof_see_its_thumbnails_and_approve_it(browser_page, live_s
     page.get_by_text("The campaign is now approved.").wait_for()
     assert Campaign.objects.get(pk=campaign.pk).status == CampaignStatus.APPROVED
     history = page.locator(".status-history li").first.inner_text()
-    assert "Proofed → Approved · proof v1" in history and tenant_a.admin.email in history
+    assert "Proofed → Approved · proof v2" in history and tenant_a.admin.email in history
     shoot(page, "17-campaign-approved")

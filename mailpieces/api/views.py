@@ -5,6 +5,7 @@ from rest_framework.response import Response
 
 from accounts.choices import Capability
 from campaigns.api.views import CampaignChildViewSetMixin
+from mobul.schema import error_response
 
 from .. import proofs
 from ..downloads import file_response
@@ -25,7 +26,6 @@ class CampaignProofViewSet(CampaignChildViewSetMixin, mixins.ListModelMixin, mix
     lookup_value_regex = "[0-9]+"
     filterset_class = None
     ordering_fields = []
-    ordering = ["-version"]
     write_capability = Capability.MANAGE_CAMPAIGNS
 
     def get_queryset(self):
@@ -37,7 +37,11 @@ class CampaignProofViewSet(CampaignChildViewSetMixin, mixins.ListModelMixin, mix
             context["fingerprint"] = proofs.fingerprint(self.get_campaign())
         return context
 
-    @extend_schema(request=None, responses={202: ProofSerializer})
+    @extend_schema(request=None, responses={
+        202: ProofSerializer,
+        400: error_response(400, "An Idempotency-Key that is not 1 to 255 printable characters."),
+        409: error_response(409, "The campaign has no template or no recipients (`proof_refused`)."),
+    })
     def create(self, request, *args, **kwargs):
         proof = proofs.start_proof(campaign=self.get_campaign(), request=request)
         return Response(self.get_serializer(proof).data, status=status.HTTP_202_ACCEPTED)
@@ -49,7 +53,9 @@ class CampaignProofViewSet(CampaignChildViewSetMixin, mixins.ListModelMixin, mix
         return file_response(proofs.proof_pdf(self.get_object()))
 
     @extend_schema(
-        parameters=[OpenApiParameter("piece", int, required=True, description="The piece's position (1, 2, …)"),
+        parameters=[OpenApiParameter("piece", int, required=True, description=(
+            "The position (1, 2, …) of one of the pieces of this proof of your own campaign; one it does not have "
+            "is a 404.")),
                     OpenApiParameter("side", str, enum=Side.values, required=True)],
         responses={(200, "image/png"): bytes},
     )

@@ -15,7 +15,7 @@ from mailpieces import proofs
 from mailpieces.choices import FindingKind, ProofStatus, SampleReason, Side
 from mailpieces.exceptions import ProofRefused
 from mailpieces.models import Proof
-from mailpieces.tests.factories import CLEAN_BACK, CLEAN_FRONT, add_recipient, campaign_with
+from mailpieces.tests.factories import CLEAN_FRONT, add_recipient, campaign_with
 
 pytestmark = pytest.mark.django_db
 
