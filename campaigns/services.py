@@ -266,6 +266,10 @@ def transition_refusal(campaign, target):
 
 # --- Recipients -----------------------------------------------------------------------------
 
+# What a recipient's piece prints (campaigns.export.merge_values), and the campaign it is printed for.
+PRINTED_RECIPIENT_FIELDS = frozenset({"campaign", "first_name", "last_name", "company", "address1", "address2", "city",
+                                      "state", "postal_code", "country", "phone", "email", "custom_fields"})
+
 def _lock_editable(campaign):
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
     if campaign.status not in EDITABLE_STATUSES:

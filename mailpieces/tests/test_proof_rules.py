@@ -209,3 +209,18 @@ def test_the_approved_campaign_goes_on_when_nothing_proofed_changed(campaign):
     update_campaign(campaign=campaign, mail_date=campaign.mail_date, name="Renamed")
     moved = transition_campaign(campaign=campaign, to_status=CampaignStatus.SCHEDULED)
     assert moved.status == CampaignStatus.SCHEDULED
+
+
+def test_a_staff_edit_of_what_a_piece_prints_sends_the_campaign_back_to_draft(staff_client, campaign):
+    _proofed(campaign, CampaignStatus.APPROVED)
+    recipient = campaign.recipients.get()
+    url = f"/admin/campaigns/recipient/{recipient.pk}/change/"
+    form = {name: getattr(recipient, name) for name in ("first_name", "last_name", "company", "address1", "address2",
+                                                        "city", "state", "postal_code", "country", "phone", "email",
+                                                        "external_id", "status")}
+    form.update(campaign=campaign.pk, custom_fields="{}", gift_card="")
+    assert staff_client.post(url, {**form, "external_id": "CRM-1"}).status_code == 302  # not printed
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.APPROVED
+    assert staff_client.post(url, {**form, "address1": "99 Corrected Rd"}).status_code == 302
+    _returned_to_draft(campaign, "was edited (address1)")
