@@ -180,6 +180,7 @@ def _render(proof):
     pdf = renderer.write_pdf(recipients)
     name = f"proof-{campaign.pk}-v{proof.version}"
     proof.pdf.save(f"{name}.pdf", ContentFile(pdf), save=False)
+    _update(proof, pdf=proof.pdf.name)  # recorded at once: retention finds a failed proof's files too
     findings = []
     for index, (recipient, reasons) in enumerate(sample):
         position = index + 1
@@ -216,6 +217,24 @@ def sweep(*, now=None, campaign=None):
         for proof_id in requeued:
             _queue(proof_id)
     return {"failed": failed, "requeued": len(requeued)}
+
+
+def erase_files(*, campaign_ids):
+    """Proofs print recipients' names and addresses: once retention clears a campaign's personal data, its proofs'
+    PDFs and thumbnails go too (the rows stay, with who approved which version). Returns the files removed."""
+    erased = 0
+    for piece in ProofPiece.objects.filter(proof__campaign_id__in=campaign_ids).exclude(front_thumbnail="",
+                                                                                        back_thumbnail=""):
+        for side in Side:
+            if piece.thumbnail(side):
+                piece.thumbnail(side).delete(save=False)
+                erased += 1
+        piece.save(update_fields=["front_thumbnail", "back_thumbnail"])
+    for proof in Proof.objects.filter(campaign_id__in=campaign_ids).exclude(pdf=""):
+        proof.pdf.delete(save=False)
+        proof.save(update_fields=["pdf"])
+        erased += 1
+    return erased
 
 
 # --- Reading proofs ---------------------------------------------------------------------------
