@@ -11,6 +11,7 @@ from .choices import EDITABLE_STATUSES, CampaignStatus, ImportErrorPolicy
 from .exceptions import CampaignLocked, ImportFileRejected
 from .imports import inspect_upload
 from .models import Campaign, ImportJob, MailTemplate, Recipient
+from .services import PRINTED_RECIPIENT_FIELDS
 from .normalize import normalize_phone
 from .tokens import normalize_short_code
 
@@ -135,6 +136,20 @@ class RecipientAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         # Recipients arrive through imports or the API, which normalise and de-duplicate them.
         return False
+
+    def save_model(self, request, obj, form, change):
+        """A change to what the piece prints changes its campaign's list (and a move, both campaigns' lists), as an
+        import does: the campaign's proofs go stale, a proofed or approved one goes back to draft."""
+        columns = {name: "campaign_id" if name == "campaign" else name for name in PRINTED_RECIPIENT_FIELDS}
+        before = Recipient.all_objects.values(*columns.values()).get(pk=obj.pk)
+        printed = sorted(name for name, column in columns.items() if before[column] != getattr(obj, column))
+        campaign_ids = sorted({obj.campaign_id, before["campaign_id"]}) if printed else []
+        # Locked first, in pk order, as every other writer of a campaign's list locks it.
+        campaigns = list(Campaign.objects.select_for_update().filter(pk__in=campaign_ids).order_by("pk"))
+        super().save_model(request, obj, form, change)
+        for campaign in campaigns:
+            services.list_changed(campaign=campaign, reason=f"Recipient {obj} was edited ({', '.join(printed)}).",
+                                  request=request)
 
     def has_delete_permission(self, request, obj=None):
         return False

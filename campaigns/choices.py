@@ -30,6 +30,10 @@ TRANSITIONS = {
 
 # The mailing list and the template are frozen once the proof is approved.
 EDITABLE_STATUSES = {CampaignStatus.DRAFT, CampaignStatus.PROOFED}
+# A change to what was proofed (the template, the mailing list) sends a campaign in these back to draft.
+PROOFED_STATUSES = {CampaignStatus.PROOFED, CampaignStatus.APPROVED}
+# On its way to the printer: the pieces are rendered from the template as it is, so it may not change.
+PRINTING_STATUSES = {CampaignStatus.SCHEDULED, CampaignStatus.IN_PRODUCTION}
 # Recipients can respond (PURL, QR, calls) once the pieces are in the mail.
 RESPONDING_STATUSES = {CampaignStatus.MAILED, CampaignStatus.ACTIVE}
 # In the mail and not over: responses come in, or will again once a paused campaign resumes.

@@ -323,6 +323,12 @@ def _import_once(job, columns, report, progress, rows_total):
             rows_imported=stats.rows_written - stats.rows_duplicate, rows_invalid=stats.rows_invalid,
             rows_duplicate=stats.rows_duplicate,
         )
+        if job.rows_imported:
+            # services imports this module.
+            from .services import list_changed
+
+            list_changed(campaign=campaign, reason=f"Import #{job.pk} added {job.rows_imported} recipient(s).",
+                         actor=job.created_by, api_key=job.api_key)
     return stats
 
 

@@ -84,6 +84,9 @@ class Campaign(models.Model):
     mail_date = models.DateField(null=True, blank=True)
     cost = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True,
                                help_text="Total cost, for cost per response.")
+    # Bumped by every change to the mailing list (services), so what a proof was made from is known without
+    # reading millions of recipients.
+    list_version = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

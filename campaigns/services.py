@@ -18,7 +18,16 @@ from analytics.services import record_recipient_events
 from mobul.celery import after_commit, queue_once
 from mobul.db import sql_literal
 
-from .choices import EDITABLE_STATUSES, MAILED_STATUSES, TRANSITIONS, CampaignStatus, ImportKind, RecipientStatus
+from .choices import (
+    EDITABLE_STATUSES,
+    MAILED_STATUSES,
+    PRINTING_STATUSES,
+    PROOFED_STATUSES,
+    TRANSITIONS,
+    CampaignStatus,
+    ImportKind,
+    RecipientStatus,
+)
 from .exceptions import CampaignLocked, DuplicateRecipient, IllegalTransition, TransitionRuleViolation
 from .imports import inspect_upload
 from .jobs import new_import_job
@@ -68,10 +77,31 @@ def create_template(*, client, request=None, **fields):
     return _create_audited(MailTemplate, client=client, request=request, **fields)
 
 
+# What a proof shows of a template: a change to one of these makes its campaigns' proofs stale.
+PROOFED_TEMPLATE_FIELDS = ("size", "front_html", "back_html")
+
+
 @transaction.atomic
 def update_template(*, template, request=None, **fields):
+    """Saves a template; a change to what its pieces look like sends its proofed and approved campaigns back to
+    draft, and is refused while one of its campaigns is on its way to the printer."""
     template = MailTemplate.objects.select_for_update().get(pk=template.pk)
-    return _apply_audited(template, request=request, **fields)
+    changed = [name for name in PROOFED_TEMPLATE_FIELDS if name in fields and fields[name] != getattr(template, name)]
+    proofed = []
+    if changed:
+        using = Campaign.objects.select_for_update().filter(
+            template=template, status__in=PROOFED_STATUSES | PRINTING_STATUSES).order_by("pk")
+        proofed = list(using)
+        printing = next((campaign for campaign in proofed if campaign.status in PRINTING_STATUSES), None)
+        if printing is not None:
+            raise CampaignLocked(
+                f"Campaign “{printing.name}” is {printing.get_status_display().lower()} with this template, whose "
+                "pieces print as it is: copy the template to change it.", field=changed[0])
+    template = _apply_audited(template, request=request, **fields)
+    for campaign in proofed:
+        _return_to_draft(campaign, reason=f"Its template “{template.name}” changed ({', '.join(changed)}).",
+                         request=request)
+    return template
 
 
 @transaction.atomic
@@ -91,13 +121,31 @@ def create_campaign(*, client, request=None, **fields):
 @transaction.atomic
 def update_campaign(*, campaign, request=None, **fields):
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
-    if "template" in fields and fields["template"] != campaign.template and campaign.status not in EDITABLE_STATUSES:
+    switched = "template" in fields and fields["template"] != campaign.template
+    if switched and campaign.status not in EDITABLE_STATUSES:
         raise CampaignLocked(f"The template cannot change once the campaign is {campaign.get_status_display()}.",
                              field="template")
-    return _apply_audited(campaign, request=request, **fields)
+    campaign = _apply_audited(campaign, request=request, **fields)
+    if switched:
+        _return_to_draft(campaign, reason=f"Its template was switched to “{campaign.template or 'none'}”.",
+                         request=request)
+    return campaign
+
+
+# Rules other apps add to the lifecycle (see register_transition_check).
+_transition_checks = []
+
+
+def register_transition_check(check):
+    """Adds `check(campaign, target)` to every transition: it raises TransitionRuleViolation to refuse the move,
+    or returns details (a dict, or None) recorded with it in its audit row and event. For the rules of apps
+    campaigns must not depend on (mailpieces registers its proof rules in its AppConfig.ready())."""
+    if check not in _transition_checks:
+        _transition_checks.append(check)
 
 
 def _check_transition_rules(campaign, target):
+    """Refuses a move the campaign is not ready for; returns the details the registered checks gave."""
     if target == CampaignStatus.PROOFED and campaign.template_id is None:
         raise TransitionRuleViolation("Attach a mail template before proofing.", field="template")
     if target == CampaignStatus.APPROVED:
@@ -110,6 +158,10 @@ def _check_transition_rules(campaign, target):
             raise TransitionRuleViolation("Set a mail date first.", field="mail_date")
     if target == CampaignStatus.SCHEDULED and campaign.mail_date < timezone.localdate():
         raise TransitionRuleViolation("The mail date is in the past.", field="mail_date")
+    details = {}
+    for check in _transition_checks:
+        details.update(check(campaign, target) or {})
+    return details
 
 
 @transaction.atomic
@@ -126,22 +178,42 @@ def transition_campaign(*, campaign, to_status, request=None, reason=""):
             f"A campaign cannot go from {current.label} to {target.label}. Allowed next steps: {allowed}.",
             field="to",
         )
-    _check_transition_rules(campaign, target)
-    campaign.status = target
-    campaign.status_changed_at = timezone.now()
-    campaign.save(update_fields=["status", "status_changed_at", "updated_at"])
-    changes = {"status": [current.value, target.value]}
-    if reason:
-        changes["reason"] = reason
-    record_audit(action=AuditAction.TRANSITION, obj=campaign, client=campaign.client, request=request,
-                 changes=changes)
-    analytics.record_event(
-        event_type=EventType.CAMPAIGN_STATUS_CHANGED, campaign_id=campaign.pk, source=event_source(request),
-        payload={"from": current.value, "to": target.value, **({"reason": reason} if reason else {})},
-    )
+    details = _check_transition_rules(campaign, target)
+    _record_transition(campaign, current, target, request=request, reason=reason, details=details)
     if target == CampaignStatus.MAILED:
         after_commit(lambda: queue_mailing(campaign.pk))
     return campaign
+
+
+def _record_transition(campaign, current, target, *, request=None, reason="", details=None, **actor):
+    """Moves the locked campaign to `target`, with its audit row and its event. `actor` (actor=, api_key=) names
+    who did it when there is no request (a worker's import)."""
+    campaign.status = target
+    campaign.status_changed_at = timezone.now()
+    campaign.save(update_fields=["status", "status_changed_at", "updated_at"])
+    said = {**(details or {}), **({"reason": reason} if reason else {})}
+    record_audit(action=AuditAction.TRANSITION, obj=campaign, client=campaign.client, request=request,
+                 changes={"status": [current.value, target.value], **said}, **actor)
+    analytics.record_event(
+        event_type=EventType.CAMPAIGN_STATUS_CHANGED, campaign_id=campaign.pk, source=event_source(request),
+        payload={"from": current.value, "to": target.value, **said},
+    )
+
+
+def _return_to_draft(campaign, *, reason, request=None, **actor):
+    """A locked campaign whose proof no longer shows what would be mailed goes back to draft, whatever the
+    lifecycle allows a person to do (approved → draft included)."""
+    if campaign.status in PROOFED_STATUSES:
+        _record_transition(campaign, CampaignStatus(campaign.status), CampaignStatus.DRAFT, request=request,
+                           reason=reason, **actor)
+
+
+def list_changed(*, campaign, reason, request=None, **actor):
+    """Called with the campaign's row locked, in the transaction that changed its mailing list: its proofs no
+    longer show the list (list_version moves on), and a proofed campaign goes back to draft."""
+    campaign.list_version += 1
+    campaign.save(update_fields=["list_version", "updated_at"])
+    _return_to_draft(campaign, reason=reason, request=request, **actor)
 
 
 def queue_mailing(campaign_id):
@@ -183,7 +255,20 @@ def allowed_transitions(campaign):
     return sorted(TRANSITIONS[CampaignStatus(campaign.status)])
 
 
+def transition_refusal(campaign, target):
+    """Why the campaign cannot move to `target` (an allowed next step) now, or None: for buttons that say so."""
+    try:
+        _check_transition_rules(campaign, CampaignStatus(target))
+    except TransitionRuleViolation as refused:
+        return refused.message
+    return None
+
+
 # --- Recipients -----------------------------------------------------------------------------
+
+# What a recipient's piece prints (campaigns.export.merge_values), and the campaign it is printed for.
+PRINTED_RECIPIENT_FIELDS = frozenset({"campaign", "first_name", "last_name", "company", "address1", "address2", "city",
+                                      "state", "postal_code", "country", "phone", "email", "custom_fields"})
 
 def _lock_editable(campaign):
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
@@ -223,15 +308,18 @@ def create_recipient(*, campaign, request=None, **fields):
     else:
         raise IntegrityError("Could not draw a unique redemption token.")
     record_audit(action=AuditAction.CREATE, obj=recipient, client=campaign.client, request=request)
+    list_changed(campaign=campaign, reason=f"Recipient {recipient} was added.", request=request)
     return recipient
 
 
 @transaction.atomic
 def delete_recipient(*, recipient, request=None):
     """Soft delete: the row stays for analytics and audit, hidden from every default query."""
-    _lock_editable(recipient.campaign)
-    Recipient.all_objects.filter(pk=recipient.pk, deleted_at__isnull=True).update(deleted_at=timezone.now())
-    record_audit(action=AuditAction.DELETE, obj=recipient, client=recipient.campaign.client, request=request)
+    campaign = _lock_editable(recipient.campaign)
+    deleted = Recipient.all_objects.filter(pk=recipient.pk, deleted_at__isnull=True).update(deleted_at=timezone.now())
+    record_audit(action=AuditAction.DELETE, obj=recipient, client=campaign.client, request=request)
+    if deleted:
+        list_changed(campaign=campaign, reason=f"Recipient {recipient} was deleted.", request=request)
 
 
 # --- Imports --------------------------------------------------------------------------------

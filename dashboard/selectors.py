@@ -6,6 +6,8 @@ from django.db.models import Count, Q, Sum
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from accounts.choices import AuditAction
+from accounts.models import AuditLog
 from analytics.choices import FunnelStage
 from analytics.models import CampaignDailyFunnel, Event
 from analytics.selectors import campaign_analytics
@@ -22,6 +24,7 @@ from giftcards.selectors import is_low, with_stock
 ALL_TIME_START = date(2020, 1, 1)
 SEARCH_LIMIT = 50
 TIMELINE_LIMIT = 200
+HISTORY_LIMIT = 20
 OVERVIEW_CAMPAIGNS = 12
 RECENT_IMPORT_PROBLEM_DAYS = 14
 
@@ -57,6 +60,13 @@ def overview(client):
         "import_problems": import_problems,
         "counts": counts,
     }
+
+
+def status_history(campaign):
+    """The campaign's latest moves along its lifecycle, newest first: who made each, why, from which proof."""
+    return list(AuditLog.objects.filter(object_type=Campaign._meta.label, object_id=str(campaign.pk),
+                                        action=AuditAction.TRANSITION)
+                .select_related("actor", "api_key").order_by("-created_at", "-pk")[:HISTORY_LIMIT])
 
 
 def mailed_and_responses(campaigns):

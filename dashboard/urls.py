@@ -3,7 +3,7 @@ isolation test fills every pattern with another tenant's object of that type."""
 
 from django.urls import path
 
-from .views import calls, campaigns, giftcards, home, print_runs, recipients, settings
+from .views import calls, campaigns, giftcards, home, print_runs, proofs, recipients, settings
 
 app_name = "dashboard"
 
@@ -19,6 +19,10 @@ urlpatterns = [
     path("campaigns/<int:campaign_id>/import/", recipients.recipient_import, name="recipient_import"),
     path("campaigns/<int:campaign_id>/print-run/", print_runs.print_run_start, name="print_run_start"),
     path("print-runs/<int:print_run_id>/download/", print_runs.print_run_download, name="print_run_download"),
+    path("campaigns/<int:campaign_id>/proofs/", proofs.proof_generate, name="proof_generate"),
+    path("proofs/<int:proof_id>/status/", proofs.proof_status, name="proof_status"),
+    path("proofs/<int:proof_id>/pdf/", proofs.proof_pdf, name="proof_pdf"),
+    path("proof-pieces/<int:piece_id>/thumbnail/", proofs.proof_thumbnail, name="proof_thumbnail"),
     path("recipients/", recipients.recipient_search, name="recipient_search"),
     path("recipients/<int:recipient_id>/", recipients.recipient_detail, name="recipient_detail"),
     path("imports/<int:import_id>/", recipients.import_progress, name="import_progress"),

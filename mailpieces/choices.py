@@ -33,3 +33,23 @@ ACTIVE_PRINT_RUN_STATUSES = [PrintRunStatus.PENDING, PrintRunStatus.RUNNING]
 class PrintChunkStatus(models.TextChoices):
     PENDING = "pending", "To render"
     DONE = "done", "Stored"
+
+
+class ProofStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for a worker"
+    RUNNING = "running", "Rendering"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
+# What the proof sweeper looks after: a message may have been lost, a worker may have died.
+UNFINISHED_PROOF_STATUSES = [ProofStatus.PENDING, ProofStatus.RUNNING]
+
+
+class SampleReason(models.TextChoices):
+    """Why a recipient's piece is in a proof: the pieces most likely to go wrong, beside an ordinary one."""
+
+    FIRST = "first", "First recipient"
+    LONGEST_NAME = "longest_name", "Longest name"
+    LONGEST_ADDRESS = "longest_address", "Longest address"
+    ALL_CUSTOM_FIELDS = "all_custom_fields", "Has every custom field the template uses"

@@ -21,3 +21,9 @@ class PrintRunActive(Conflict):
 class PrintFileNotFound(NotFound):
     code = "print_file_not_found"
     default_message = "The print run has no such file (yet)."
+
+
+class ProofRefused(Conflict):
+    """The campaign cannot have a proof as it is (no template, no recipients)."""
+
+    code = "proof_refused"

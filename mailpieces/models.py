@@ -1,11 +1,20 @@
+from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
-from accounts.models import Client
-from campaigns.models import LeasedJob
+from accounts.models import ApiKey, Client
+from campaigns.models import Campaign, LeasedJob
 
-from .choices import ACTIVE_PRINT_RUN_STATUSES, PrintChunkStatus, PrintRunStatus
+from .choices import (
+    ACTIVE_PRINT_RUN_STATUSES,
+    UNFINISHED_PROOF_STATUSES,
+    PrintChunkStatus,
+    PrintRunStatus,
+    ProofStatus,
+    SampleReason,
+    Side,
+)
 
 ASSET_NAME = RegexValidator(r"^[a-z0-9][a-z0-9_.-]*$", "Lower-case letters, digits, dots, dashes and underscores.")
 
@@ -107,3 +116,80 @@ class PrintRunChunk(models.Model):
 
     def __str__(self):
         return f"Chunk {self.number} of print run #{self.run_id}"
+
+
+class Proof(models.Model):
+    """A rendered sample of a campaign's pieces (PDF, thumbnails, preflight findings), made by a Celery task.
+
+    `fingerprint` is what it was made from (the template and the campaign's list_version): a proof whose
+    fingerprint is no longer the campaign's is stale, and proofs nothing."""
+
+    # Indexed through proofs_campaign_version, whose leading column is campaign_id.
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="proofs", db_index=False)
+    version = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=ProofStatus.choices, default=ProofStatus.PENDING)
+    fingerprint = models.CharField(max_length=64)
+    pieces_total = models.PositiveSmallIntegerField(default=0)
+    pieces_done = models.PositiveSmallIntegerField(default=0)
+    pdf = models.FileField(upload_to="proofs/%Y/%m/", blank=True)
+    findings = models.JSONField(default=list, blank=True, help_text="Preflight findings of every sample piece.")
+    error_message = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    api_key = models.ForeignKey(ApiKey, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    queued_at = models.DateTimeField(null=True, blank=True, help_text="While pending: when its task was last queued.")
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True,
+                                        help_text="While running: when its worker last finished a piece.")
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "proofs"
+        ordering = ["campaign", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "version"], name="proofs_campaign_version"),
+            models.CheckConstraint(condition=Q(status__in=ProofStatus.values), name="proofs_status_valid"),
+        ]
+        indexes = [
+            # The sweeper's lookup, every minute.
+            models.Index(fields=["status"], condition=Q(status__in=UNFINISHED_PROOF_STATUSES),
+                         name="proofs_unfinished"),
+        ]
+
+    def __str__(self):
+        return f"Proof v{self.version} of {self.campaign}"
+
+    @property
+    def progress_percent(self):
+        if self.status == ProofStatus.READY:
+            return 100
+        return min(99, int(self.pieces_done * 100 / self.pieces_total)) if self.pieces_total else 0
+
+
+class ProofPiece(models.Model):
+    """One sample piece of a proof: whose it is, why it was chosen, and thumbnails of its two sides."""
+
+    proof = models.ForeignKey(Proof, on_delete=models.CASCADE, related_name="pieces", db_index=False)
+    position = models.PositiveSmallIntegerField(help_text="1 for the proof PDF's first piece, and so on.")
+    recipient = models.ForeignKey("campaigns.Recipient", on_delete=models.PROTECT, related_name="+")
+    reasons = models.JSONField(default=list, help_text="SampleReason values.")
+    front_thumbnail = models.ImageField(upload_to="proofs/%Y/%m/", blank=True)
+    back_thumbnail = models.ImageField(upload_to="proofs/%Y/%m/", blank=True)
+
+    class Meta:
+        db_table = "proof_pieces"
+        ordering = ["proof", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["proof", "position"], name="proof_pieces_proof_position"),
+        ]
+
+    def __str__(self):
+        return f"Piece {self.position} of {self.proof}"
+
+    def thumbnail(self, side):
+        return self.front_thumbnail if side == Side.FRONT else self.back_thumbnail
+
+    def get_reasons_display(self):
+        return ", ".join(SampleReason(reason).label for reason in self.reasons)

@@ -217,6 +217,7 @@ CELERY_TASK_ROUTES = {
     # Bulk data jobs: minutes each.
     "campaigns.tasks.process_import": {"queue": "imports"},
     "campaigns.tasks.record_mailing": {"queue": "imports"},
+    "mailpieces.tasks.generate_proof": {"queue": "imports"},
     "giftcards.tasks.process_card_import": {"queue": "imports"},
     "mailpieces.print_run_tasks.render_print_run": {"queue": "imports"},
     # Messages a person is waiting for.
@@ -235,6 +236,7 @@ CELERY_TASK_ROUTES = {
     # The sweepers: quick, and never stuck behind the work they queue again.
     "campaigns.tasks.sweep_imports": {"queue": "monitoring"},
     "campaigns.tasks.sweep_mailings": {"queue": "monitoring"},
+    "mailpieces.tasks.sweep_proofs": {"queue": "monitoring"},
     "calltracking.tasks.sweep_recordings": {"queue": "monitoring"},
     "mailpieces.print_run_tasks.sweep_print_runs": {"queue": "monitoring"},
     "calltracking.tasks.restore_archived_recording": {"queue": "retention"},
@@ -280,6 +282,8 @@ CELERY_BEAT_SCHEDULE = {
                                     "schedule": crontab(minute="*")},
     # Marks as mailed the pieces of campaigns whose on-commit record_mailing was lost.
     "campaigns.sweep_mailings": {"task": "campaigns.tasks.sweep_mailings", "schedule": crontab(minute="*/10")},
+    # Queues again the proofs whose message was lost; fails those whose worker died.
+    "mailpieces.sweep_proofs": {"task": "mailpieces.tasks.sweep_proofs", "schedule": crontab(minute="*")},
     # Queues again recording downloads and restores whose message was lost.
     "calltracking.sweep_recordings": {"task": "calltracking.tasks.sweep_recordings", "schedule": crontab(minute="*/5")},
     # Unclaimed cards past their expiry date leave the stock, just after midnight UTC.
@@ -615,6 +619,10 @@ PRINT_RUN_HEARTBEAT_TIMEOUT_SECONDS = env_int("PRINT_RUN_HEARTBEAT_TIMEOUT_SECON
 PRINT_RUN_REQUEUE_SECONDS = env_int("PRINT_RUN_REQUEUE_SECONDS", 600)
 # A chunk whose worker died on each of this many starts fails the run instead of taking down workers for ever.
 PRINT_RUN_MAX_ATTEMPTS = env_int("PRINT_RUN_MAX_ATTEMPTS", 3)
+# A proof's worker records each piece it finishes; one silent this long is dead, and its proof fails (a proof of
+# a few pieces takes seconds). A pending proof's message is sent again once this late.
+PROOF_TIMEOUT_SECONDS = env_int("PROOF_TIMEOUT_SECONDS", 600)
+PROOF_REQUEUE_SECONDS = env_int("PROOF_REQUEUE_SECONDS", 120)
 # A campaign mailed this long ago whose pieces are still pending gets its lost record_mailing run again.
 MAILING_REQUEUE_SECONDS = env_int("MAILING_REQUEUE_SECONDS", 600)
 # A recording download whose task is this late is queued again, at most RECORDING_MAX_REQUEUES times before the

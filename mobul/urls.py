@@ -17,6 +17,7 @@ api_v1 = [
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
     path("", include("accounts.api.urls")),
     path("", include("campaigns.api.urls")),
+    path("", include("mailpieces.api.urls")),
     path("", include("analytics.api.urls")),
     path("", include("giftcards.api.urls")),
     path("", include("calltracking.api.urls")),

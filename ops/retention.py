@@ -4,7 +4,7 @@
 |----------------|------------------------------------------------------------------------------------|
 | events         | whole monthly partitions are detached and dropped (analytics.partitions)           |
 | recordings     | moved to cold storage, the call session stays (calltracking.archive)               |
-| recipients     | of campaigns that ended (completed or cancelled) that long ago: soft-deleted, personal fields cleared |
+| recipients     | of campaigns that ended (completed or cancelled) that long ago: soft-deleted, personal fields cleared, proof files deleted |
 | gift_card_logs | rows deleted in batches                                                            |
 | audit_logs     | rows deleted in batches                                                            |
 | event_ingest_keys | integrators' per-event idempotency keys deleted in batches (a retry comes within days) |
@@ -37,6 +37,7 @@ from analytics.partitions import drop_partitions_before
 from calltracking.archive import archive_recording, due_for_archive
 from campaigns.choices import CLOSED_STATUSES
 from campaigns.models import Campaign, Recipient
+from mailpieces.proofs import erase_files as erase_proof_files
 from mobul.exceptions import Conflict
 
 from .models import RetentionJob, RetentionRun, RunStatus
@@ -211,7 +212,8 @@ def soft_delete_old_recipients(*, cutoff, dry_run, errors, keep_alive):
                 deleted_at=timezone.now(), updated_at=timezone.now(), **PERSONAL_FIELDS)
         last_pk = batch[-1]
         keep_alive()
-    return {"campaigns": len(campaign_ids), "recipients": done}
+    return {"campaigns": len(campaign_ids), "recipients": done,
+            "proof_files": erase_proof_files(campaign_ids=campaign_ids)}
 
 
 def _purge(table, *, cutoff, dry_run, keep_alive, row="id", oldest_first=True):

@@ -189,6 +189,18 @@ class CampaignRecipientViewSet(CampaignChildViewSetMixin, mixins.ListModelMixin,
     def get_queryset(self):
         return super().get_queryset().filter(campaign=self.get_campaign())
 
+
+class CampaignRecipientViewSet(CampaignChildViewSetMixin, mixins.ListModelMixin, mixins.CreateModelMixin,
+                               viewsets.GenericViewSet):
+    """A campaign's recipients: cursor-paginated list with filters, and adding one recipient."""
+
+    queryset = Recipient.objects.all()
+    serializer_class = RecipientSerializer
+    filterset_class = RecipientFilter
+    pagination_class = RecipientCursorPagination
+    ordering_fields = []
+    write_capability = Capability.MANAGE_CAMPAIGNS
+
     def create(self, request, *args, **kwargs):
         self.get_campaign()  # another tenant's campaign is a 404 before the body is even read
         return super().create(request, *args, **kwargs)

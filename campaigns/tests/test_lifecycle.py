@@ -11,6 +11,7 @@ from campaigns.choices import TRANSITIONS, CampaignStatus
 from campaigns.exceptions import IllegalTransition, TransitionRuleViolation
 from campaigns.services import create_recipient, transition_campaign
 from campaigns.tests.factories import CampaignFactory, MailTemplateFactory
+from mailpieces.tests.factories import ready_proof
 
 pytestmark = pytest.mark.django_db
 
@@ -26,6 +27,8 @@ def ready_campaign(tenant_a):
                                mail_date=timezone.localdate() + timedelta(days=7))
     create_recipient(campaign=campaign, first_name="Ann", last_name="Lee", address1="1 Main St", city="Boston",
                      state="MA", postal_code="02108")
+    ready_proof(campaign)
+    campaign.refresh_from_db()
     return campaign
 
 
@@ -49,7 +52,9 @@ def test_every_legal_transition_is_applied_audited_and_recorded(ready_campaign, 
     audit = AuditLog.objects.get(action=AuditAction.TRANSITION, object_id=str(ready_campaign.pk))
     assert audit.changes["status"] == [current, target]
     event = Event.objects.get(campaign_id=ready_campaign.pk, event_type="campaign_status_changed")
-    assert event.payload == {"from": current, "to": target}
+    # Proofing and approving name the proof they were made from.
+    proof = {"proof_version": 1} if target in (CampaignStatus.PROOFED, CampaignStatus.APPROVED) else {}
+    assert event.payload == {"from": current, "to": target, **proof}
 
 
 @pytest.mark.parametrize(("current", "target"), ILLEGAL)

@@ -16,6 +16,7 @@ from campaigns.services import create_recipient
 from campaigns.tests.factories import CampaignFactory, MailTemplateFactory, csv_bytes, person
 from giftcards.tests.factories import GiftCardPoolFactory, stock
 from mailpieces.models import PrintRun
+from mailpieces.tests.factories import ready_proof
 
 
 @dataclass
@@ -29,6 +30,7 @@ class World:
     call: object
     membership: object
     print_run: object
+    proof: object
 
     def objects_by_url_kwarg(self):
         """What each dashboard URL kwarg names, for this tenant."""
@@ -36,6 +38,7 @@ class World:
             "campaign_id": self.campaign, "recipient_id": self.recipients[0], "pool_id": self.pool,
             "import_id": self.import_job, "call_id": self.call, "key_id": self.tenant.api_key,
             "membership_id": self.membership, "print_run_id": self.print_run,
+            "proof_id": self.proof, "piece_id": self.proof.pieces.get(),
         }
 
 
@@ -66,7 +69,8 @@ def build_world(tenant, label, *, phone_prefix):
     )
     return World(tenant=tenant, template=template, pool=pool, campaign=campaign, recipients=recipients,
                  import_job=job, call=call, membership=tenant.member.memberships.get(client=client),
-                 print_run=PrintRun.objects.create(campaign=campaign, chunk_pieces=1000))
+                 print_run=PrintRun.objects.create(campaign=campaign, chunk_pieces=1000),
+                 proof=ready_proof(campaign))
 
 
 def make_active(campaign):

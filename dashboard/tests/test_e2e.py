@@ -24,6 +24,7 @@ from campaigns.models import Campaign, ImportJob
 from campaigns.services import create_recipient
 from campaigns.tests.factories import CampaignFactory, MailTemplateFactory, csv_bytes, person
 from giftcards.tests.factories import GiftCardPoolFactory, stock
+from mailpieces.tests.factories import ready_proof
 
 from .factories import make_active, respond
 
@@ -140,7 +141,8 @@ def test_sign_in_create_a_campaign_import_recipients_and_see_the_funnel(browser_
     shoot(page, "03-import-progress")
     assert campaign.recipients.count() == 30
 
-    # Lifecycle: only the allowed next steps are offered.
+    # Lifecycle: only the allowed next steps are offered (proofing needs a proof: test_proof_e2e makes one).
+    ready_proof(campaign)
     page.get_by_role("link", name="Back to the campaign").click()
     buttons = page.locator(".lifecycle-buttons button").all_inner_texts()
     assert buttons == ["Mark proofed", "Cancel"]

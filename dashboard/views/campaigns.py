@@ -12,6 +12,8 @@ from campaigns import services
 from campaigns.choices import CampaignStatus
 from campaigns.export import EXPORT_FORMATS, export_response
 from campaigns.models import Campaign
+from mailpieces.choices import UNFINISHED_PROOF_STATUSES
+from mailpieces.proofs import latest_proof
 from mobul.exceptions import DomainError
 
 from .. import selectors
@@ -34,7 +36,7 @@ STEP_LABELS = {
 }
 
 
-def _campaign(request, campaign_id, capability=Capability.VIEW):
+def campaign_object(request, campaign_id, capability=Capability.VIEW):
     return scoped_object(request, Campaign.objects.select_related("client", "template", "gift_card_pool"),
                          campaign_id, client_lookup="client", capability=capability)
 
@@ -84,7 +86,7 @@ def campaign_create(request):
 @never_cache
 @dashboard_view(capability=None, methods=("GET", "POST"))
 def campaign_edit(request, campaign_id):
-    campaign = _campaign(request, campaign_id, Capability.MANAGE_CAMPAIGNS)
+    campaign = campaign_object(request, campaign_id, Capability.MANAGE_CAMPAIGNS)
     form = CampaignForm(request.POST or None, client=campaign.client, initial=CampaignForm.initial_for(campaign))
     if request.method == "POST" and form.is_valid():
         changed = {name: form.cleaned_data[name] for name in form.changed_data}
@@ -105,14 +107,25 @@ def _status(form):
 
 def next_steps(campaign):
     allowed = set(services.allowed_transitions(campaign))
-    return [{"status": step.value, "label": STEP_LABELS[step], "danger": step == CampaignStatus.CANCELLED}
+    return [{"status": step.value, "label": STEP_LABELS[step], "danger": step == CampaignStatus.CANCELLED,
+             "refused": services.transition_refusal(campaign, step)}
             for step in STEP_ORDER if step in allowed]
+
+
+def proof_context(campaign):
+    """The proof section: the newest proof, whether it is current, and each piece with its findings."""
+    proof, current = latest_proof(campaign)
+    pieces = list(proof.pieces.all()) if proof else []
+    for piece in pieces:
+        piece.findings = [finding for finding in proof.findings if finding["position"] == piece.position]
+    return {"proof": proof, "proof_current": current, "proof_pieces": pieces,
+            "proof_unfinished": proof is not None and proof.status in UNFINISHED_PROOF_STATUSES}
 
 
 @revalidated
 @dashboard_view(capability=None)
 def campaign_detail(request, campaign_id):
-    campaign = _campaign(request, campaign_id)
+    campaign = campaign_object(request, campaign_id)
     days = {str(choice): choice for choice in TREND_DAYS}.get(request.GET.get("days", ""), 30)
     end = timezone.localdate()
     start = end - timedelta(days=days - 1)
@@ -131,12 +144,14 @@ def campaign_detail(request, campaign_id):
         "redemptions": selectors.recent_redemptions(campaign),
         "pool": selectors.pool_with_stock(campaign.gift_card_pool_id),
         "imports": campaign.import_jobs.order_by("-created_at", "-pk")[:5],
+        "history": selectors.status_history(campaign),
+        **proof_context(campaign),
     })
 
 
 @dashboard_view(capability=None, methods=("POST",))
 def campaign_transition(request, campaign_id):
-    campaign = _campaign(request, campaign_id, Capability.MANAGE_CAMPAIGNS)
+    campaign = campaign_object(request, campaign_id, Capability.MANAGE_CAMPAIGNS)
     form = TransitionForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose one of the next steps shown on the page.")
@@ -153,7 +168,7 @@ def campaign_transition(request, campaign_id):
 
 @dashboard_view(capability=None)
 def campaign_export(request, campaign_id):
-    campaign = _campaign(request, campaign_id)
+    campaign = campaign_object(request, campaign_id)
     output = request.GET.get("output", "csv")
     if output not in EXPORT_FORMATS:
         messages.error(request, "Choose CSV or ZIP for the print file.")

@@ -9,12 +9,12 @@ from mailpieces.print_runs import print_file_response, start_print_run
 from mobul.exceptions import DomainError
 
 from ..tenancy import dashboard_view, scoped_object
-from .campaigns import _campaign
+from .campaigns import campaign_object
 
 
 @dashboard_view(capability=None, methods=("POST",))
 def print_run_start(request, campaign_id):
-    campaign = _campaign(request, campaign_id, Capability.MANAGE_CAMPAIGNS)
+    campaign = campaign_object(request, campaign_id, Capability.MANAGE_CAMPAIGNS)
     try:
         run = start_print_run(campaign=campaign, request=request)
     except DomainError as error:

@@ -14,7 +14,7 @@ from mobul.exceptions import DomainError
 from .. import selectors
 from ..forms import CsvUploadForm, RecipientSearchForm, add_service_error
 from ..tenancy import dashboard_view, scoped_object
-from .campaigns import _campaign
+from .campaigns import campaign_object
 
 FINISHED = (ImportStatus.COMPLETED, ImportStatus.FAILED)
 
@@ -49,7 +49,7 @@ def recipient_detail(request, recipient_id):
 @never_cache
 @dashboard_view(capability=None, methods=("GET", "POST"))
 def recipient_import(request, campaign_id):
-    campaign = _campaign(request, campaign_id, Capability.MANAGE_CAMPAIGNS)
+    campaign = campaign_object(request, campaign_id, Capability.MANAGE_CAMPAIGNS)
     form = CsvUploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         try:

@@ -44,3 +44,26 @@ def upload_asset(client, name, width, height, color=(200, 30, 30)):
     asset.full_clean()
     asset.save()
     return asset
+
+
+def ready_proof(campaign, *, findings=()):
+    """A ready proof of the campaign as it is now, written directly (no rendering), with a PDF and its first
+    recipient's piece: for tests of the rules and pages that need one. `findings` are dicts as a proof stores them."""
+    from mailpieces.choices import ProofStatus
+    from mailpieces.models import Proof, ProofPiece
+    from mailpieces.proofs import fingerprint
+
+    campaign.refresh_from_db()
+    version = campaign.proofs.count() + 1
+    proof = Proof(campaign=campaign, version=version, status=ProofStatus.READY, fingerprint=fingerprint(campaign),
+                  findings=list(findings))
+    proof.pdf.save(f"proof-{campaign.pk}-v{version}.pdf", ContentFile(b"%PDF-1.4 test proof"), save=False)
+    first = campaign.recipients.order_by("pk").first()
+    proof.pieces_total = proof.pieces_done = 1 if first else 0
+    proof.save()
+    if first is not None:
+        piece = ProofPiece(proof=proof, position=1, recipient=first, reasons=["first"])
+        for side in ("front", "back"):
+            piece.thumbnail(side).save(f"proof-{proof.pk}-{side}.png", ContentFile(png_bytes(60, 40)), save=False)
+        piece.save()
+    return proof

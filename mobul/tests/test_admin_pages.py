@@ -9,6 +9,8 @@ from django.urls import reverse
 from campaigns.models import Recipient
 from campaigns.services import create_recipient
 from campaigns.tests.factories import CampaignFactory, MailTemplateFactory, csv_bytes, person
+from mailpieces.models import Proof
+from mailpieces.tests.factories import ready_proof
 
 pytestmark = pytest.mark.django_db
 
@@ -19,6 +21,8 @@ def staff_client(staff_client, tenant_a, tenant_b):
         campaign = CampaignFactory(client=tenant.client, template=MailTemplateFactory(client=tenant.client))
         create_recipient(campaign=campaign, first_name="Ann", last_name="Lee", address1="1 Main St",
                          city="Boston", state="MA", postal_code="02108", phone="617-555-0134")
+        ready_proof(campaign, findings=[{"position": 1, "recipient_id": 1, "side": "back",
+                                         "kind": "address_overflow", "message": "The address does not fit."}])
     return staff_client
 
 
@@ -64,3 +68,11 @@ def test_staff_upload_an_import_in_the_admin(staff_client, tenant_a):
     })
     assert bad.status_code == 200
     assert "Missing required column" in bad.content.decode()
+
+
+def test_proofs_are_read_only_and_listed_on_their_campaign(staff_client):
+    proof = Proof.objects.first()
+    page = staff_client.get(reverse("admin:mailpieces_proof_change", args=[proof.pk])).content.decode()
+    assert "piece 1, back: The address does not fit." in page and 'name="_save"' not in page
+    campaign = staff_client.get(reverse("admin:campaigns_campaign_change", args=[proof.campaign_id])).content.decode()
+    assert reverse("admin:mailpieces_proof_change", args=[proof.pk]) in campaign

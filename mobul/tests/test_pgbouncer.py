@@ -15,6 +15,7 @@ from django.db import connection
 from django.utils import timezone
 
 from campaigns.tests.factories import csv_bytes, person
+from mailpieces.tests.factories import CLEAN_BACK, CLEAN_FRONT
 from mobul.settings import database_config
 
 from .servers import PGBOUNCER, PgBouncer, django_databases
@@ -51,8 +52,8 @@ def test_main_flows_through_pgbouncer_in_transaction_mode(pgbouncer, key_client,
     connection.ensure_connection()
     assert connection.connection.prepare_threshold is None
 
-    template = _ok(key_client.post("/api/v1/templates/", {"name": "Card", "size": "4x6",
-                                                          "front_html": "Hi {{ first_name }}"}), 201)
+    template = _ok(key_client.post("/api/v1/templates/", {"name": "Card", "size": "6x9", "front_html": CLEAN_FRONT,
+                                                          "back_html": CLEAN_BACK}), 201)
     pool = _ok(key_client.post("/api/v1/gift-card-pools/", {"name": "Spring", "brand": "Target",
                                                             "denomination": "10.00", "currency": "usd"}), 201)
     codes = "Card Code\n" + "".join(f"CODE-{n:04d}-BOUNCE\n" for n in range(CARDS))
@@ -69,6 +70,10 @@ def test_main_flows_through_pgbouncer_in_transaction_mode(pgbouncer, key_client,
                               {"file": SimpleUploadedFile("list.csv", data, "text/csv")}, format="multipart"), 202)
     job = _ok(key_client.get(f"/api/v1/imports/{job['id']}/"))
     assert (job["status"], job["rows_imported"]) == ("completed", RECIPIENTS)
+    # Rendered by the (eager) task once the request commits.
+    _ok(key_client.post(f"/api/v1/campaigns/{campaign['id']}/proofs/"), 202)
+    proof = _ok(key_client.get(f"/api/v1/campaigns/{campaign['id']}/proofs/1/"))
+    assert (proof["status"], proof["findings"]) == ("ready", [])
     for status in ("proofed", "approved", "scheduled", "in_production", "mailed", "active"):
         _ok(key_client.post(f"/api/v1/campaigns/{campaign['id']}/transition/", {"to": status}))
 

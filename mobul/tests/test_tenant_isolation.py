@@ -23,6 +23,7 @@ from campaigns.tests.factories import CampaignFactory, MailTemplateFactory
 from giftcards.models import GiftCard
 from giftcards.tests.factories import GiftCardPoolFactory, stock
 from mailpieces.models import PrintRun
+from mailpieces.tests.factories import ready_proof
 
 pytestmark = pytest.mark.django_db
 
@@ -45,6 +46,7 @@ def _world(tenant, phone):
     campaign = CampaignFactory(client=tenant.client, template=template, gift_card_pool=pool)
     recipient = create_recipient(campaign=campaign, first_name="Ann", last_name="Lee", address1="1 Main St",
                                  city="Boston", postal_code="02108")
+    proof = ready_proof(campaign)
     Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.ACTIVE)
     job = ImportJob.objects.create(client=tenant.client, campaign=campaign,
                                    file=ContentFile(b"first_name\nAnn\n", name="people.csv"))
@@ -56,7 +58,7 @@ def _world(tenant, phone):
         "clients": tenant.client.pk, "templates": template.pk, "campaigns": campaign.pk,
         "recipients": recipient.pk, "imports": job.pk, "gift-card-pools": pool.pk,
         "gift-cards": GiftCard.objects.filter(pool=pool).first().pk, "tracking-numbers": number.pk,
-        "call-sessions": call.pk, "print-runs": run.pk,
+        "call-sessions": call.pk, "print-runs": run.pk, "versions": proof.version,
     }
 
 

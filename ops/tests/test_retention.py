@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 import psycopg
 import pytest
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 from django.urls import reverse
@@ -27,6 +28,7 @@ from campaigns.tests.factories import CampaignFactory
 from campaigns.tests.test_import_worker import worker  # noqa: F401  (a real worker process)
 from giftcards.models import GiftCard, GiftCardLog
 from giftcards.tests.factories import GiftCardPoolFactory, stock
+from mailpieces.tests.factories import ready_proof
 from ops.beat import DatabaseScheduler, install_default_schedules
 from ops.models import RetentionRun
 from ops import retention
@@ -112,9 +114,17 @@ def test_recipients_are_cleared_three_years_after_their_campaign_ended(tenant_a,
     # Still running after all these years: its recipients stay, whenever its status last changed.
     running = _campaign_with_people(tenant_a.client, status=CampaignStatus.ACTIVE, ended_at=cutoff - 100 * DAY)
 
+    old_proof, recent_proof = ready_proof(old), ready_proof(recent)  # a PDF and two thumbnails each
+    files = [old_proof.pdf.name, *(old_proof.pieces.get().thumbnail(side).name for side in ("front", "back"))]
+
     run = run_job("recipients", now=now)
 
-    assert run.counts == {"campaigns": 2, "recipients": 3}
+    assert run.counts == {"campaigns": 2, "recipients": 3, "proof_files": 3}
+    # The proofs printed the people's names and addresses: their files go, the rows (who approved what) stay.
+    assert not any(default_storage.exists(name) for name in files)
+    old_proof.refresh_from_db()
+    assert not old_proof.pdf and not old_proof.pieces.get().front_thumbnail
+    assert default_storage.exists(recent_proof.pdf.name)
     for person in Recipient.all_objects.filter(campaign__in=[old, cancelled]):
         assert person.deleted_at is not None
         assert (person.first_name, person.last_name, person.address1, person.city, person.postal_code, person.phone,

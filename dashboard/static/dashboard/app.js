@@ -38,6 +38,21 @@
     });
   }
 
+  // Reads a status URL (JSON) for `onData`; after a network or HTTP error, tells `onError` (if given) and reads
+  // it again in 3 s.
+  function pollJson(url, onData, onError) {
+    fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin", cache: "no-store" })
+      .then(function (response) {
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        return response.json();
+      })
+      .then(onData)
+      .catch(function () {
+        if (onError) onError();
+        window.setTimeout(function () { pollJson(url, onData, onError); }, 3000);
+      });
+  }
+
   // The import page polls its status URL and moves the bar until the job has finished, then shows the result;
   // a failed job's bar goes away (the result says why nothing was imported).
   function importProgress() {
@@ -64,26 +79,38 @@
     }
 
     function poll() {
-      fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin", cache: "no-store" })
-        .then(function (response) {
-          if (!response.ok) throw new Error("HTTP " + response.status);
-          return response.json();
-        })
-        .then(function (data) {
-          render(data);
-          panel.setAttribute("data-polled", "true");
-          if (data.finished) {
-            result.innerHTML = data.result_html;
-            panel.setAttribute("data-finished", "true");
-          } else {
-            delay = Math.min(delay * 1.5, 3000);
-            window.setTimeout(poll, delay);
-          }
-        })
-        .catch(function () {
-          count.textContent = "Connection lost; retrying…";
-          window.setTimeout(poll, 3000);
-        });
+      pollJson(url, function (data) {
+        render(data);
+        panel.setAttribute("data-polled", "true");
+        if (data.finished) {
+          result.innerHTML = data.result_html;
+          panel.setAttribute("data-finished", "true");
+        } else {
+          delay = Math.min(delay * 1.5, 3000);
+          window.setTimeout(poll, delay);
+        }
+      }, function () { count.textContent = "Connection lost; retrying…"; });
+    }
+    poll();
+  }
+
+  // A proof being rendered: the campaign page polls its status, moves the bar, and reloads once it has finished.
+  function proofProgress() {
+    var panel = document.querySelector("[data-proof-status-url]");
+    if (!panel) return;
+    var url = panel.getAttribute("data-proof-status-url");
+    var bar = document.getElementById("proof-progress");
+    var count = document.getElementById("proof-count");
+    var state = document.getElementById("proof-state");
+
+    function poll() {
+      pollJson(url, function (data) {
+        if (data.finished) { window.location.reload(); return; }
+        bar.value = data.percent;
+        count.textContent = data.pieces_done + " of " + (data.pieces_total || "?") + " pieces";
+        state.textContent = data.status_label;
+        window.setTimeout(poll, 1000);
+      });
     }
     poll();
   }
@@ -93,5 +120,6 @@
     autosubmit();
     copyButtons();
     importProgress();
+    proofProgress();
   });
 })();
