@@ -174,18 +174,6 @@ class CampaignChildViewSetMixin(TenantScopedViewSetMixin):
             self.permission_denied(self.request, message=HasClientCapability.message)
         return campaign
 
-
-class CampaignRecipientViewSet(CampaignChildViewSetMixin, mixins.ListModelMixin, mixins.CreateModelMixin,
-                               viewsets.GenericViewSet):
-    """A campaign's recipients: cursor-paginated list with filters, and adding one recipient."""
-
-    queryset = Recipient.objects.all()
-    serializer_class = RecipientSerializer
-    filterset_class = RecipientFilter
-    pagination_class = RecipientCursorPagination
-    ordering_fields = []
-    write_capability = Capability.MANAGE_CAMPAIGNS
-
     def get_queryset(self):
         return super().get_queryset().filter(campaign=self.get_campaign())
 

@@ -49,9 +49,6 @@ class CampaignPrintRunViewSet(CampaignChildViewSetMixin, mixins.ListModelMixin, 
     serializer_class = PrintRunSerializer
     write_capability = Capability.MANAGE_CAMPAIGNS
 
-    def get_queryset(self):
-        return super().get_queryset().filter(campaign=self.get_campaign())
-
     @extend_schema(request=None, responses={
         202: PrintRunSerializer,
         409: error_response(409, "The campaign is not approved yet (`campaign_not_approved`), or a run of it is "
