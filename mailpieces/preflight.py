@@ -1,8 +1,9 @@
 """Preflight of rendered mail pieces: what would make a piece fail in the mail, found per piece and side.
 
 Positions come from WeasyPrint's own layout of the batch (each page's boxes, in CSS px from the trim's corner);
-QR codes are decoded by zxing-cpp from the printed page, rasterised by pypdfium2. CSS transforms are not
-applied to the positions read back.
+QR codes are decoded by zxing-cpp from the printed page, rasterised by pypdfium2 only where an image is printed
+(a QR code is an image: Mobul's SVG or a template's picture), so whatever covers it is in the decoded pixels.
+CSS transforms are not applied to the positions read back.
 """
 
 from dataclasses import asdict, dataclass
@@ -14,10 +15,17 @@ from weasyprint.formatting_structure import boxes
 from weasyprint.images import RasterImage
 
 from .choices import FindingKind, Side
-from .layout import CSS_PX_PER_INCH, Rect
-from .render import QR_FIELD, page_index, rasterize
+from .layout import BLEED, CSS_PX_PER_INCH, POINTS_PER_INCH, Rect
+from .render import QR_FIELD, page_index
 
+# The dpi a code is read at when its module count is unknown (a template's image), and the most any is read at.
 QR_DPI = 200
+# Mobul's code with modules under 0.4 mm smudges in offset print and scans badly: it counts as no code.
+MIN_MODULE_INCHES = 0.015
+# zxing reads an antialiased greyscale code reliably from about 3 px a module; one more for margin.
+PX_PER_MODULE = 4
+# Read a little around an image's box, so rounding never cuts the code's quiet zone.
+_AREA_MARGIN = 0.05
 MIN_IMAGE_DPI = 300
 # A template that prints these empty says "Dear ," or leaves a line out of the address.
 REQUIRED_FIELDS = frozenset({"first_name", "last_name", "full_name", "address1", "city", "postal_code"})
@@ -50,10 +58,12 @@ def batch_findings(renderer, batch, pdf_bytes):
             values = batch.values[index]
             found = [*_merge_findings(renderer, values),
                      *_refusal_findings(renderer, batch.refused.values(), batch.sides[index])]
+            code_areas = {}
             for side in Side:
-                page = batch.document.pages[page_index(index, side)]
-                found += _layout_findings(renderer.layout, side, page._page_box)
-            found += _qr_findings(renderer, values["qr_url"], pdf, index)
+                page_box = batch.document.pages[page_index(index, side)]._page_box
+                found += _layout_findings(renderer.layout, side, page_box)
+                code_areas[side] = list(_code_areas(page_box))
+            found += _qr_findings(renderer, values["qr_url"], pdf, index, code_areas)
             findings += [Finding(recipient.pk, side, kind, message) for side, kind, message in found]
         return findings
     finally:
@@ -167,11 +177,48 @@ def _images(box):
                    (width / CSS_PX_PER_INCH, height / CSS_PX_PER_INCH), "background image")
 
 
-def _qr_findings(renderer, expected, pdf, index):
+def _code_areas(page_box):
+    """(area, dpi) of every printed image of a page that could be a QR code, with the dpi to read it at."""
+    for box, _ in _walk(page_box, "mobul"):
+        for _, area, _, _ in _images(box):
+            dpi = _reading_dpi(box, area) if area.width > 0 and area.height > 0 else None
+            if dpi is not None:
+                yield area, dpi
+
+
+def _reading_dpi(box, area):
+    """Mobul's own code (its SVG's viewBox counts its modules, quiet zone included) is read at the lowest dpi
+    that gives each module PX_PER_MODULE px, up to QR_DPI, or not at all (None) when printed too small; any other
+    image at QR_DPI."""
+    element = getattr(box, "element", None)
+    if element is None or "mobul-qr" not in (element.get("class") or "").split():
+        return QR_DPI
+    try:
+        module = min(area.width, area.height) / float(element.get("viewBox").split()[2])
+    except (AttributeError, IndexError, ValueError, ZeroDivisionError):
+        return QR_DPI
+    return None if module < MIN_MODULE_INCHES else min(QR_DPI, PX_PER_MODULE / module)
+
+
+def _decode_area(pdf_page, area, dpi):
+    """The QR codes' texts read from `area` (inches from the trim's corner) of a page as printed."""
+    page_width, page_height = (length / POINTS_PER_INCH for length in pdf_page.get_size())
+    left = max(0.0, area.left + BLEED - _AREA_MARGIN)
+    top = max(0.0, area.top + BLEED - _AREA_MARGIN)
+    right = min(page_width, area.right + BLEED + _AREA_MARGIN)
+    bottom = min(page_height, area.bottom + BLEED + _AREA_MARGIN)
+    if right <= left or bottom <= top:
+        return []
+    crop = tuple(POINTS_PER_INCH * inches for inches in (left, page_height - bottom, page_width - right, top))
+    image = pdf_page.render(scale=dpi / POINTS_PER_INCH, crop=crop, grayscale=True).to_pil()
+    return [code.text for code in zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)]
+
+
+def _qr_findings(renderer, expected, pdf, index, code_areas):
     decoded = {}
-    for side in Side:
-        image = rasterize(pdf, page_index(index, side), QR_DPI)
-        decoded[side] = [code.text for code in zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)]
+    for side, areas in code_areas.items():
+        pdf_page = pdf[page_index(index, side)]
+        decoded[side] = list(dict.fromkeys(text for area, dpi in areas for text in _decode_area(pdf_page, area, dpi)))
     for side, texts in decoded.items():
         for text in texts:
             if text != expected:

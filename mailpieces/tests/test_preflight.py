@@ -12,6 +12,10 @@ ELSEWHERE_QR = segno.make("https://elsewhere.example/", error="m").png_data_uri(
 # On a 6×9 back, the ink-free area spans x 4.85–8.85 in and y 3.5–5.875 in of the trim (5.1 in from the canvas'
 # top-left corner, 0.125 in further out), the indicia its top-right inch.
 ON_CANVAS = "position: absolute; left: {left}in; top: {top}in; width: {width}in; font: 10pt 'DejaVu Sans';"
+QR_SIZE = "width: 1.2in; height: 1.2in; }\n</style>"
+# The middle half of CLEAN_FRONT's 1.2 in code, more than its error correction can restore.
+COVERING_THE_QR_CENTRE = ('<div style="position: absolute; left: 0.925in; top: 2.925in; width: 0.6in; '
+                          'height: 0.6in; background: white"></div>')
 
 
 def _at(left, top, width=2, content="Over here"):
@@ -33,6 +37,10 @@ def test_a_clean_template_yields_no_finding(tenant_a):
                  id="qr_missing"),
     pytest.param(CLEAN_FRONT, CLEAN_BACK + _at(0.6, 2, content=f'<img src="{ELSEWHERE_QR}" style="width: 1.2in">'),
                  {}, {(Side.BACK, FindingKind.QR_WRONG_URL)}, id="qr_wrong_url"),
+    pytest.param(CLEAN_FRONT + COVERING_THE_QR_CENTRE, CLEAN_BACK, {}, {(Side.FRONT, FindingKind.QR_MISSING)},
+                 id="qr_covered"),
+    pytest.param(CLEAN_FRONT.replace(QR_SIZE, "width: 0.3in; height: 0.3in; }\n</style>"), CLEAN_BACK, {},
+                 {(Side.FRONT, FindingKind.QR_MISSING)}, id="qr_too_small_to_print"),
     pytest.param(CLEAN_FRONT + _at(0.6, 3.2, content="Your tier: {{ tier }}"), CLEAN_BACK, {},
                  {(Side.FRONT, FindingKind.MERGE_FIELD_UNKNOWN)}, id="merge_field_unknown"),
     pytest.param(CLEAN_FRONT, CLEAN_BACK, {"first_name": "", "company": "Acme"},
@@ -77,6 +85,21 @@ def test_each_failure_is_found_on_its_piece_and_side(tenant_a, front, back, fiel
                                                      shared_by_every_piece} else {clean.pk, failing.pk}
     assert {finding.recipient_id for finding in findings} == expected_pieces
     assert all(finding.message for finding in findings)
+
+
+@pytest.mark.parametrize("front, back", [
+    pytest.param(CLEAN_FRONT.replace(QR_SIZE, "width: 0.8in; height: 0.8in; }\n</style>"), CLEAN_BACK,
+                 id="smallest_allowed_size"),
+    pytest.param(CLEAN_FRONT.replace("left: 0.5in; top: 2.5in;", "left: 7.2in; top: 4.45in;"), CLEAN_BACK,
+                 id="bottom_right_corner"),
+    pytest.param(CLEAN_FRONT.replace("{{ qr_code }}", ""), CLEAN_BACK + _at(0.6, 2, content="{{ qr_code }}"),
+                 id="on_the_back"),
+])
+def test_a_code_that_prints_well_is_read_wherever_it_is(tenant_a, front, back):
+    # Only the code's own area is read, at the fewest pixels per module that decode: every piece still scans.
+    campaign = campaign_with(tenant_a.client, front=front, back=back)
+    recipients = [add_recipient(campaign, n) for n in range(5)]
+    assert preflight(MailPieceRenderer(campaign), recipients) == []
 
 
 def test_findings_read_as_sentences(tenant_a):
