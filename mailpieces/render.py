@@ -308,8 +308,3 @@ def thumbnails(pdf, pages, *, width_px=600):
         return images
     finally:
         document.close()
-
-
-def rasterize(pdf_document, index, dpi):
-    """A page of an open pypdfium2 document as a greyscale PIL image at `dpi`."""
-    return pdf_document[index].render(scale=dpi / POINTS_PER_INCH, grayscale=True).to_pil()

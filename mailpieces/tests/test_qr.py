@@ -5,10 +5,16 @@ import zxingcpp
 from campaigns.export import qr_url
 from mailpieces.choices import Side
 from mailpieces.preflight import QR_DPI
-from mailpieces.render import MailPieceRenderer, page_index, rasterize
+from mailpieces.layout import POINTS_PER_INCH
+from mailpieces.render import MailPieceRenderer, page_index
 from mailpieces.tests.factories import add_recipient, campaign_with
 
 pytestmark = pytest.mark.django_db
+
+
+def rasterize(pdf_document, index, dpi):
+    """The whole page, read apart from preflight (which reads only where images print)."""
+    return pdf_document[index].render(scale=dpi / POINTS_PER_INCH, grayscale=True).to_pil()
 
 
 def test_each_piece_carries_a_qr_code_that_decodes_to_its_recipients_url(tenant_a):
