@@ -40,7 +40,7 @@ from campaigns.models import MERGE_FIELD
 
 from .choices import FindingKind, Side
 from .exceptions import TemplateError
-from .layout import BLEED, LAYOUTS, POINTS_PER_INCH
+from .layout import BLEED, LAYOUTS
 from .models import TemplateAsset
 
 QR_FIELD = "qr_code"
