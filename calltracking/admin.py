@@ -100,9 +100,9 @@ class CallSessionAdmin(admin.ModelAdmin):
     def recording_link(self, session):
         if not session.recording or session.recording_archived:
             return session.get_recording_status_display()
-        # A fresh short-lived URL at each click, handed out (and audited) by the agent screen.
+        # A fresh short-lived URL at each click, handed out (and audited) by the dashboard.
         return format_html('<a href="{}">Play the recording</a>',
-                           reverse("calltracking:agent_recording", args=[session.pk]))
+                           reverse("dashboard:call_recording", args=[session.pk]))
 
     def has_add_permission(self, request):
         return False

@@ -9,5 +9,5 @@ class FindRecipientForm(forms.Form):
 
 
 class DispositionForm(forms.Form):
-    disposition = forms.ChoiceField(choices=Disposition.choices, required=False)
+    disposition = forms.ChoiceField(choices=Disposition.choices, required=False, label="Outcome of the call")
     notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=5000)

@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.access import clients_for
@@ -36,6 +37,17 @@ def split_live(calls, *, limit=50):
     """(live calls, recent finished ones), newest first."""
     live = {"provider_status__in": LIVE_STATUSES, "call_started_at__gte": timezone.now() - LIVE_WINDOW}
     return list(calls.filter(**live)[:limit]), list(calls.exclude(**live)[:limit])
+
+
+def search_calls(calls, query):
+    """The calls of `calls` from the caller `query` names: a phone number in any format (the number that called,
+    or the matched recipient's), else every word of the matched recipient's name."""
+    phone = e164_or_blank(query)
+    if phone:
+        return calls.filter(Q(caller_phone=phone) | Q(recipient__phone=phone))
+    for word in query.split():
+        calls = calls.filter(Q(recipient__first_name__icontains=word) | Q(recipient__last_name__icontains=word))
+    return calls
 
 
 def find_recipients(*, campaign_id, query):

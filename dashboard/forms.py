@@ -107,6 +107,11 @@ class RecipientSearchForm(forms.Form):
         self.fields["campaign"].queryset = Campaign.objects.filter(client=client).order_by("-created_at", "-pk")
 
 
+class CallerSearchForm(forms.Form):
+    q = forms.CharField(required=False, max_length=100, label="Find a caller",
+                        help_text="Their phone number, in any format, or their name.")
+
+
 class CallFilterForm(forms.Form):
     """The call log's filters, in words; `as_filter_data` speaks the API filter set's parameters."""
 

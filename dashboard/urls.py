@@ -3,7 +3,7 @@ isolation test fills every pattern with another tenant's object of that type."""
 
 from django.urls import path
 
-from .views import calls, campaigns, giftcards, home, print_runs, proofs, recipients, settings
+from .views import agent, calls, campaigns, giftcards, home, print_runs, proofs, recipients, settings
 
 app_name = "dashboard"
 
@@ -34,6 +34,9 @@ urlpatterns = [
     path("gift-cards/<int:pool_id>/assign/", giftcards.pool_assign, name="pool_assign"),
     path("calls/", calls.call_log, name="call_log"),
     path("calls/<int:call_id>/recording/", calls.call_recording, name="call_recording"),
+    path("calls/agent/", agent.agent_calls, name="agent_calls"),
+    path("calls/agent/live/", agent.agent_calls_live, name="agent_calls_live"),
+    path("calls/agent/<int:call_id>/", agent.agent_call, name="agent_call"),
     path("settings/api-keys/", settings.api_keys, name="api_keys"),
     path("settings/api-keys/<int:key_id>/revoke/", settings.api_key_revoke, name="api_key_revoke"),
     path("settings/team/", settings.team, name="team"),

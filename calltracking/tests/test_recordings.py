@@ -375,7 +375,7 @@ def test_another_tenants_recording_is_not_found(api_client, call_id, local_stora
 def test_an_agent_is_sent_on_to_a_fresh_link(client, call_id, local_storage, tenant_a):
     session = stored_recording(call_id)
     client.force_login(tenant_a.agent)
-    response = client.get(f"/app/calls/agent/{session.pk}/recording/")
+    response = client.get(f"/app/calls/{session.pk}/recording/")
 
     assert response.status_code == 302
     assert response["Location"].startswith(f"{PUBLIC_BASE_URL}/app/calls/recordings/")

@@ -449,7 +449,7 @@ def test_pages_that_change_by_the_second_are_never_cached(admin_client, world_a)
 def test_rendered_pages_have_no_inline_code_either(admin_client, world_a):
     for url in (reverse("dashboard:overview"), reverse("dashboard:campaign_detail", args=[world_a.campaign.pk]),
                 reverse("dashboard:pool_detail", args=[world_a.pool.pk]), reverse("dashboard:api_keys"),
-                reverse("dashboard:call_log"), reverse("calltracking:agent_calls"), reverse("login"),
+                reverse("dashboard:call_log"), reverse("dashboard:agent_calls"), reverse("login"),
                 reverse("dashboard:team")):
         assert not inline_code_in(text(admin_client.get(url))), url
 

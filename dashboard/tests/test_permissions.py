@@ -73,8 +73,8 @@ def test_api_keys_are_for_client_admins_only(signed_in, world_a, role, allowed):
 def test_the_agent_screen_is_linked_for_those_who_work_calls(signed_in, world_a, role, has_agent_screen):
     client = signed_in(user_of(world_a, role))
     page = client.get(reverse("dashboard:call_log")).content.decode()
-    assert (reverse("calltracking:agent_calls") in page) is has_agent_screen
-    assert client.get(reverse("calltracking:agent_calls")).status_code == (200 if has_agent_screen else 403)
+    assert (reverse("dashboard:agent_calls") in page) is has_agent_screen
+    assert client.get(reverse("dashboard:agent_calls")).status_code == (200 if has_agent_screen else 403)
 
 
 def test_an_agency_admin_switches_between_the_agencys_clients(signed_in, world_a, agency_admin_a):

@@ -115,7 +115,47 @@
     poll();
   }
 
+  // The agent screen reads its call lists again every 15 s and swaps them in when they changed, without a reload:
+  // a polite status line says so (a screen reader is not read the whole list again) and a focused link keeps
+  // the focus.
+  function agentCalls() {
+    var region = document.getElementById("agent-calls");
+    if (!region) return;
+    var url = region.getAttribute("data-refresh-url");
+    var status = document.getElementById("agent-calls-status");
+
+    function swap(fresh) {
+      var focused = region.contains(document.activeElement) ? document.activeElement.getAttribute("href") : null;
+      region.innerHTML = fresh.innerHTML;
+      if (focused) {
+        var again = region.querySelector('a[href="' + focused + '"]');
+        (again || region).focus();
+      }
+      var live = region.querySelector('[data-count="live"]');
+      status.textContent = "Calls updated" + (live ? ": " + live.textContent + " live now." : ".");
+    }
+
+    function refresh() {
+      fetch(url, { headers: { Accept: "text/html" }, credentials: "same-origin", cache: "no-store" })
+        .then(function (response) {
+          if (!response.ok) throw new Error("HTTP " + response.status);
+          return response.text();
+        })
+        .then(function (html) {
+          // Parsed and serialised by the browser, as the list on the page is: equal text means nothing changed.
+          var fresh = document.createElement("template");
+          fresh.innerHTML = html;
+          if (fresh.innerHTML !== region.innerHTML) swap(fresh);
+          region.setAttribute("data-refreshed", String(Number(region.getAttribute("data-refreshed") || 0) + 1));
+        })
+        .catch(function () { status.textContent = "Connection lost; retrying…"; })
+        .then(function () { window.setTimeout(refresh, 15000); });
+    }
+    window.setTimeout(refresh, 15000);
+  }
+
   ready(function () {
+    agentCalls();
     confirmations();
     autosubmit();
     copyButtons();
