@@ -1,6 +1,7 @@
 """The agent screen: who may see which calls, manual matching, dispositions, and sending the reward through the
 one redemption service, exactly once."""
 
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -252,3 +253,75 @@ def test_eight_concurrent_awards_for_one_call_claim_one_card(tenant_a, number, c
 
     assert sorted(created) == [False] * 7 + [True]
     assert GiftCard.objects.exclude(status=GiftCardStatus.AVAILABLE).count() == 1
+
+
+# --- The agent screen in the dashboard: caller search, the refreshed list, the nav ---------------------------
+
+LIVE_LIST = "/app/calls/agent/live/"
+
+
+def listed(response):
+    return [call.pk for call in response.context["live"] + response.context["recent"]]
+
+
+def test_a_caller_is_found_by_phone_in_any_format_or_by_name(agent, household, tenant_b, make_campaign):
+    campaign, (first, _, third) = household
+    agent.post(page(incoming()), {"action": "pick", "recipient": first.pk})
+    from_first = CallSession.objects.get(recipient=first)
+    from_third = incoming(caller="+16175550135")
+    withheld = incoming(caller="anonymous")
+    other_campaign, _ = make_campaign(["+16175550135"], client=tenant_b.client)
+    tracking_number_for(other_campaign, phone_number="+16175550300")
+    theirs = incoming(caller="+16175550135", called="+16175550300")
+
+    assert listed(agent.get(AGENT_SCREEN, {"q": "617.555.0135"})) == [from_third.pk]
+    assert listed(agent.get(AGENT_SCREEN, {"q": "+1 (617) 555-0134"})) == [from_first.pk]
+    assert listed(agent.get(AGENT_SCREEN, {"q": f"{first.first_name.lower()} lee"})) == [from_first.pk]
+    assert listed(agent.get(AGENT_SCREEN, {"q": "Nobody"})) == []
+    everything = listed(agent.get(AGENT_SCREEN))
+    assert {from_first.pk, from_third.pk, withheld.pk} == set(everything) and theirs.pk not in everything
+    # The fragment the open screen fetches keeps the search.
+    assert listed(agent.get(LIVE_LIST, {"q": "617.555.0135"})) == [from_third.pk]
+
+
+def test_a_search_too_long_is_refused_on_the_page(agent, number):
+    response = agent.get(AGENT_SCREEN, {"q": "9" * 101})
+    assert response.status_code == 200
+    assert "at most 100 characters" in response.content.decode()
+    assert listed(response) == listed(agent.get(AGENT_SCREEN))
+
+
+def test_the_refreshed_list_holds_the_agents_calls_only(agent, number, make_campaign, tenant_b):
+    ours = incoming()
+    other_campaign, _ = make_campaign(["+16175550134"], client=tenant_b.client)
+    tracking_number_for(other_campaign, phone_number="+16175550300")
+    theirs = incoming(called="+16175550300")
+
+    response = agent.get(LIVE_LIST)
+
+    assert response.status_code == 200 and listed(response) == [ours.pk]
+    body = response.content.decode()
+    assert "<html" not in body and f'data-call="{ours.pk}"' in body and f'data-call="{theirs.pk}"' not in body
+    assert 'data-count="live">1<' in body
+
+
+def test_a_member_gets_no_call_list(client, tenant_a, number):
+    incoming()
+    client.force_login(tenant_a.member)
+    assert client.get(LIVE_LIST).status_code == 403
+
+
+def test_the_agent_screen_is_in_the_dashboard_layout_with_the_agents_nav(agent, number):
+    body = agent.get(AGENT_SCREEN).content.decode()
+    assert 'class="sidebar"' in body and 'http-equiv="refresh"' not in body
+    nav = body[body.index('class="sidebar"'):body.index("</aside>")]
+    assert 'href="/app/calls/agent/" aria-current="page"' in nav
+    assert "/app/settings/api-keys/" not in nav
+    # Every page the agent's menu offers opens for them.
+    for href in re.findall(r'href="(/app/[^"]*)"', nav):
+        assert agent.get(href).status_code == 200, href
+
+
+def test_the_disposition_select_has_a_label(agent, number):
+    body = agent.get(page(incoming())).content.decode()
+    assert '<label for="id_disposition">Outcome of the call</label>' in body
