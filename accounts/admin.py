@@ -3,7 +3,7 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
 
-from mobul.admin import ReadOnlyAdminMixin
+from mobul.admin import LabelledInlineFormSet, ReadOnlyAdminMixin
 
 from .choices import ApiKeyScope
 from .models import ApiKey, AuditLog, Client, Membership, Organization, User
@@ -12,6 +12,7 @@ from .services import create_api_key, revoke_api_key
 
 class MembershipInline(admin.TabularInline):
     model = Membership
+    formset = LabelledInlineFormSet
     extra = 0
     autocomplete_fields = ["organization", "client"]
     fk_name = "user"
@@ -19,6 +20,7 @@ class MembershipInline(admin.TabularInline):
 
 class ClientMembershipInline(admin.TabularInline):
     model = Membership
+    formset = LabelledInlineFormSet
     extra = 0
     autocomplete_fields = ["user"]
     fields = ["user", "role", "created_at"]
@@ -69,6 +71,10 @@ class UserAdmin(DjangoUserAdmin):
         ("Permissions", {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]}),
         ("Dates", {"fields": ["last_login", "date_joined"]}),
     ]
+    # Kept by Django, not typed by staff (and the split date/time inputs had no label of their own).
+    readonly_fields = ["last_login", "date_joined"]
+    # Plain labelled multi-selects: the two-pane filter's search icons carry an aria-label a <span> may not have.
+    filter_horizontal = ()
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "full_name", "password1", "password2"]})]
     inlines = [MembershipInline]
 

@@ -4,7 +4,6 @@ The dashboard's pages are walked from its URL conf (a new page is audited withou
 admin's from its registry; POST-only actions are audited on the page they land on.
 """
 
-import pytest
 from django.contrib import admin
 from django.contrib.auth.tokens import default_token_generator
 from django.urls import reverse
@@ -23,38 +22,91 @@ pytestmark = pytestmark  # browser tests: skipped with a clear reason without Ch
 def audit(page, url, findings):
     response = page.goto(url)
     assert response.status < 500, f"{url}: {response.status}"
+    record(page, findings)
+
+
+def record(page, findings):
     lines = blocking_violations(page)
     if lines:
-        findings[url] = lines
+        findings[page.url] = lines
+
+
+def submit(page, url, data):
+    """POSTs `data` to `url` from the page open now, as one of its forms would (CSRF token included), and waits
+    for the page the answer lands on."""
+    with page.expect_navigation():
+        page.evaluate("""([url, data]) => {
+            const form = document.createElement("form");
+            form.method = "post";
+            form.action = url;
+            const token = document.querySelector("[name=csrfmiddlewaretoken]").value;
+            for (const [name, value] of Object.entries({...data, csrfmiddlewaretoken: token})) {
+                const field = document.createElement("input");
+                field.type = "hidden";
+                field.name = name;
+                field.value = value;
+                form.append(field);
+            }
+            document.body.append(form);
+            form.submit();
+        }""", [url, data])
 
 
 def report(findings):
     return "\n".join(f"{url}:\n  " + "\n  ".join(lines) for url, lines in findings.items())
 
 
-def is_html(answer):
-    return "text/html" in answer.headers.get("content-type", "") and "attachment" not in answer.headers.get(
-        "content-disposition", "")
+def is_page(answer):
+    """A whole HTML page; downloads, JSON and the fragments a page swaps in are not (those are audited in it)."""
+    return (answer.status == 200 and "text/html" in answer.headers.get("content-type", "")
+            and answer.text().lstrip()[:15].lower() == "<!doctype html>")
 
 
-def test_every_dashboard_page(browser_page, world_a, world_b):
+def result_states(world):
+    """What to POST to each action, in this order, for the page it lands on: every POST-only pattern, and the
+    error state of the main forms. The last ones change who may do what, so they come last."""
+    return {
+        "campaign_create": {"name": ""},
+        "campaign_edit": {"name": ""},
+        "recipient_import": {},
+        "campaign_transition": {"to": "proofed"},
+        "proof_generate": {},
+        "print_run_start": {},
+        "pool_upload": {},
+        "pool_assign": {"campaign": world.campaign.pk},
+        "agent_call": {"action": "find", "query": "nobody"},
+        "api_keys": {"name": "CRM sync", "scopes": "read"},
+        "team": {"email": "not an email"},
+        "member_resend": {},
+        "member_role": {"role": "call_center_agent"},
+        "api_key_revoke": {},
+        "member_remove": {},
+        "switch_client": {"client": world.tenant.client.pk},
+    }
+
+
+def test_every_dashboard_page_and_the_page_each_action_lands_on(browser_page, world_a, world_b):
     page = browser_page
     sign_in(page, world_a.tenant.admin)
-    findings, post_only = {}, []
+    findings, post_only, urls = {}, [], {}
     for name, kwarg_names in dashboard_patterns():
-        url = url_for(name, kwarg_names, world_a.objects_by_url_kwarg())
+        urls[name] = url = url_for(name, kwarg_names, world_a.objects_by_url_kwarg())
         answer = page.request.get(url, max_redirects=0)
         if answer.status == 405:
             post_only.append(name)
-        elif answer.status == 200 and is_html(answer):
+        elif is_page(answer):
             audit(page, url, findings)
-    for url in ("/app/calls/agent/", f"/app/calls/agent/{world_a.call.pk}/"):
-        audit(page, url, findings)
-    print(post_only)
+    states = result_states(world_a)
+    missing = set(post_only) - set(states)
+    assert not missing, f"say in result_states() what to POST to {missing}, so the page it lands on is audited"
+    for name, data in states.items():
+        page.goto("/app/")
+        submit(page, urls[name], data)
+        record(page, findings)
     assert not findings, report(findings)
 
 
-def test_public_and_sign_in_pages(browser_page, world_a):
+def test_the_purl_sign_in_and_error_pages(browser_page, world_a):
     page = browser_page
     findings = {}
     make_active(world_a.campaign)
@@ -65,10 +117,20 @@ def test_public_and_sign_in_pages(browser_page, world_a):
                 "/app/login/", "/app/password-reset/", "/app/password-reset/sent/", reset,
                 "/app/password-reset/x/bad-token/", "/app/password-reset/done/", "/admin/login/"):
         audit(page, url, findings)
+    # The states a recipient's answers lead to: a code not found, a claimed reward.
+    page.goto("/r/")
+    page.get_by_label("Your code").fill("ZZZZZ-ZZZZZ")
+    page.get_by_role("button", name="Continue").click()
+    page.get_by_role("alert").wait_for()
+    record(page, findings)
+    page.goto(f"/r/{world_a.recipients[0].redemption_token}")
+    page.get_by_role("button", name="Claim my gift card").click()
+    page.get_by_text("Here is your").wait_for()
+    record(page, findings)
     assert not findings, report(findings)
 
 
-def test_admin_pages(browser_page, platform_admin, world_a):
+def test_the_staff_admin(browser_page, platform_admin, world_a):
     platform_admin.is_staff = platform_admin.is_superuser = True
     platform_admin.save()
     page = browser_page
@@ -79,12 +141,16 @@ def test_admin_pages(browser_page, platform_admin, world_a):
     page.wait_for_url("**/admin/")
     findings = {}
     audit(page, "/admin/", findings)
-    for model, model_admin in admin.site._registry.items():
+    # Every registered model: its list, and one of its records (or, with none yet, the form that adds one).
+    for model in admin.site._registry:
         info = (model._meta.app_label, model._meta.model_name)
         audit(page, reverse("admin:%s_%s_changelist" % info), findings)
         instance = model._default_manager.order_by("pk").first()
         if instance is not None:
             audit(page, reverse("admin:%s_%s_change" % info, args=[instance.pk]), findings)
-    for name in ("ops_monitoring", "analytics_event_browser"):
+        elif page.request.get(reverse("admin:%s_%s_add" % info)).status == 200:
+            audit(page, reverse("admin:%s_%s_add" % info), findings)
+    # The staff pages we added beside the models'.
+    for name in ("ops_monitoring", "ops_retention_run", "analytics_event_browser"):
         audit(page, reverse(f"admin:{name}"), findings)
     assert not findings, report(findings)
