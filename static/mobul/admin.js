@@ -13,7 +13,6 @@
     });
   }
 
-  // After the admin's own start-up code (jQuery's ready handlers) has made the boxes.
-  window.addEventListener("load", nameAutocompleteBoxes);
-  document.addEventListener("formset:added", function () { window.setTimeout(nameAutocompleteBoxes); });
+  // Whenever the admin's own code makes boxes (its start-up runs late, an inline row can be added any time).
+  new MutationObserver(nameAutocompleteBoxes).observe(document.documentElement, { childList: true, subtree: true });
 })();
