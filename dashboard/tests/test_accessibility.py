@@ -13,6 +13,8 @@ from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
+from campaigns.choices import ImportStatus
+from campaigns.models import ImportJob
 from mobul.tests.axe import blocking_violations
 
 from .factories import make_active
@@ -99,6 +101,13 @@ def test_every_dashboard_page_and_the_page_each_action_lands_on(browser_page, wo
             post_only.append(name)
         elif is_page(answer):
             audit(page, url, findings)
+    # A running import's page, its bar moved by the polling script.
+    running = ImportJob.objects.create(client=world_a.tenant.client, campaign=world_a.campaign,
+                                       file=world_a.import_job.file.name, original_filename="people.csv",
+                                       size_bytes=10, status=ImportStatus.RUNNING, rows_total=4, rows_done=2)
+    page.goto(url_for("import_progress", ["import_id"], {"import_id": running}))
+    page.locator('#import[data-polled="true"]').wait_for()
+    record(page, findings)
     states = result_states(world_a)
     missing = set(post_only) - set(states)
     assert not missing, f"say in result_states() what to POST to {missing}, so the page it lands on is audited"
