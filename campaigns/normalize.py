@@ -46,6 +46,14 @@ def normalize_phone(raw, region=None):
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def display_phone(e164):
+    """An E.164 number as people write it: national format at home (DEFAULT_PHONE_REGION), international abroad."""
+    number = phonenumbers.parse(e164)
+    home = phonenumbers.region_code_for_number(number) == settings.DEFAULT_PHONE_REGION
+    return phonenumbers.format_number(
+        number, phonenumbers.PhoneNumberFormat.NATIONAL if home else phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
 def normalize_email(raw):
     email = (raw or "").strip()
     if not email:
