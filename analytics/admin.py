@@ -33,15 +33,20 @@ class MailScanAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
 
 
-@admin.register(CampaignDailyStat)
-class CampaignDailyStatAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Events per campaign, day and type (the rollups); the raw events are in EventAdmin below."""
+class CampaignDayAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """A rollup: one row per campaign, UTC day and what is counted."""
 
-    list_display = ["campaign", "day", "event_type", "events"]
-    list_filter = ["event_type", ("day", admin.DateFieldListFilter)]
     search_fields = ["campaign__name", "=campaign__id"]
     list_select_related = ["campaign"]
     show_full_result_count = False
+
+
+@admin.register(CampaignDailyStat)
+class CampaignDailyStatAdmin(CampaignDayAdmin):
+    """Events per campaign, day and type; the raw events are in EventAdmin below."""
+
+    list_display = ["campaign", "day", "event_type", "events"]
+    list_filter = ["event_type", ("day", admin.DateFieldListFilter)]
     change_list_template = "admin/analytics/campaigndailystat/change_list.html"
     actions = ["rebuild_selected_campaigns"]
 
@@ -54,14 +59,11 @@ class CampaignDailyStatAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(CampaignDailyFunnel)
-class CampaignDailyFunnelAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class CampaignDailyFunnelAdmin(CampaignDayAdmin):
     """Recipients reaching each funnel stage per campaign and day (rebuilt with the rollups above)."""
 
     list_display = ["campaign", "day", "stage", "recipients"]
     list_filter = ["stage", ("day", admin.DateFieldListFilter)]
-    search_fields = ["campaign__name", "=campaign__id"]
-    list_select_related = ["campaign"]
-    show_full_result_count = False
 
 
 @admin.register(PendingRollup)
@@ -140,6 +142,7 @@ class EventAdmin(ReadOnlyAdminMixin, CompositeKeyAdminMixin, IdSearchMixin, admi
     show_full_result_count = False
     list_per_page = 100
     sortable_by = ()  # a column sort would sort the whole table
+    show_facets = admin.ShowFacets.NEVER  # a count per filter choice, each over the whole table
 
     def get_ordering(self, request):
         # Newest first along idx_events_campaign_type_date when a campaign and a type are chosen; otherwise by id
@@ -161,6 +164,7 @@ class RecipientStageAdmin(ReadOnlyAdminMixin, CompositeKeyAdminMixin, IdSearchMi
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     sortable_by = ()
+    show_facets = admin.ShowFacets.NEVER
 
 
 @admin.register(EventIngestKeyRecord)
@@ -174,3 +178,4 @@ class EventIngestKeyAdmin(ReadOnlyAdminMixin, CompositeKeyAdminMixin, IdSearchMi
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     sortable_by = ()
+    show_facets = admin.ShowFacets.NEVER
