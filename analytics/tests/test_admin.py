@@ -61,7 +61,7 @@ def test_events_list_newest_first_and_filter_by_month_campaign_and_type(staff_cl
         assert staff_client.get(EVENTS, bad).status_code == 302
 
 
-def test_an_event_opens_by_its_whole_key_and_nothing_can_be_written(staff_client, events):
+def test_an_event_opens_by_its_whole_key_and_nothing_can_be_written(staff_client, events, tenant_a):
     campaign, other, (viewed, scanned, theirs) = events
     page = staff_client.get(EVENTS, {"q": "7"}).content.decode()
     (link,) = change_links(page, "eventrecord")
@@ -78,6 +78,11 @@ def test_an_event_opens_by_its_whole_key_and_nothing_can_be_written(staff_client
     assert staff_client.get(reverse("admin:analytics_eventrecord_add")).status_code == 403
     assert staff_client.post(link, {"event_type": "forged"}).status_code == 403
     assert staff_client.get(link.replace("/change/", "/delete/")).status_code == 403
+
+    staff_client.force_login(tenant_a.admin)  # a client's admin is not staff
+    for url in (EVENTS, link):
+        refused = staff_client.get(url)
+        assert refused.status_code == 302 and reverse("admin:login") in refused["Location"]
 
 
 def test_the_event_list_never_counts_the_table(staff_client, events):

@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from django.core.files.base import ContentFile
 from django.db import connection, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from PIL import Image
@@ -232,6 +233,11 @@ def test_the_clients_logo_is_served_from_our_origin_and_may_be_cached(client, re
 
     owner.logo.storage.delete(owner.logo.name)  # a file lost from storage is a 404, not a 500
     assert client.get(f"/r/{recipient.redemption_token}/logo").status_code == 404
+
+
+def test_staff_upload_the_logo_in_the_admin(staff_client, tenant_a):
+    page = staff_client.get(reverse("admin:accounts_client_change", args=[tenant_a.client.pk])).content.decode()
+    assert 'enctype="multipart/form-data"' in page and re.search(r'<input type="file" name="logo"[^>]*accept="image/\*"', page)
 
 
 def test_the_campaigns_tracking_number_is_a_tel_link_formatted_for_people(client, recipient):
