@@ -1,3 +1,5 @@
+import json
+
 from django.contrib.admin.utils import quote
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import ValidationError
@@ -79,16 +81,21 @@ class CompositeKeyAdminMixin:
 
 class EstimatedCountPaginator(Paginator):
     """For tables of millions of rows, where COUNT(*) reads them all: the whole table's size is estimated from the
-    catalogue (mobul.db.estimated_rows); a filtered list is counted, but only up to COUNT_LIMIT rows."""
+    catalogue (mobul.db.estimated_rows); a filtered list is counted up to COUNT_LIMIT rows, and past that it is
+    the planner's estimate of the filtered query."""
 
     COUNT_LIMIT = 10_000
 
     @cached_property
     def count(self):
-        queryset = self.object_list
+        queryset = self.object_list.order_by()
         if not queryset.query.where:
             return estimated_rows(queryset.model._meta.db_table, using=queryset.db)
-        return queryset.order_by()[:self.COUNT_LIMIT].count()
+        counted = queryset[:self.COUNT_LIMIT].count()
+        if counted < self.COUNT_LIMIT:
+            return counted
+        planned = json.loads(queryset.explain(format="json"))[0]["Plan"]["Plan Rows"]
+        return max(counted, int(planned))
 
 
 class IdSearchMixin:
