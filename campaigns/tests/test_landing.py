@@ -248,6 +248,9 @@ def test_the_campaigns_tracking_number_is_a_tel_link_formatted_for_people(client
 
     TrackingNumber.objects.update(status=TrackingNumberStatus.RELEASED)
     assert "tel:" not in page_of(client, recipient)
+    create_tracking_number(client=recipient.campaign.client, campaign=recipient.campaign,
+                           phone_number="+442079460958", forward_to="+16175550100")
+    assert '<a href="tel:+442079460958">+44 20 7946 0958</a>' in page_of(client, recipient)  # abroad: international
 
 
 def test_a_held_code_has_a_copy_button_with_a_live_status(client, rewarded):
