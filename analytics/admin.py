@@ -6,7 +6,9 @@ from django.utils import timezone
 
 from campaigns.choices import MAILED_STATUSES
 from campaigns.models import Campaign
-from mobul.admin import CompositeKeyAdminMixin, EstimatedCountPaginator, IdSearchMixin, ReadOnlyAdminMixin
+from mobul.admin import (
+    CompositeKeyAdminMixin, EstimatedCountPaginator, IdSearchMixin, ReadOnlyAdminMixin, as_id,
+)
 
 from .choices import EventType
 from .models import (
@@ -93,9 +95,9 @@ class MonthFilter(admin.SimpleListFilter):
             return queryset
         try:
             start = datetime.strptime(self.value(), "%Y-%m").replace(tzinfo=UTC)
-        except ValueError:
+            end = datetime.combine(add_months(start.date(), 1), datetime.min.time(), tzinfo=UTC)
+        except ValueError:  # not a month, or 9999-12, whose end is past the calendar
             raise IncorrectLookupParameters(f"{self.value()!r} is not a month (YYYY-MM).") from None
-        end = datetime.combine(add_months(start.date(), 1), datetime.min.time(), tzinfo=UTC)
         return queryset.filter(created_at__gte=start, created_at__lt=end)
 
 
@@ -126,9 +128,10 @@ class MailedCampaignFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if not self.value():
             return queryset
-        if not self.value().isdigit():
+        campaign_id = as_id(self.value())
+        if campaign_id is None:
             raise IncorrectLookupParameters(f"{self.value()!r} is not a campaign id.")
-        return queryset.filter(campaign_id=int(self.value()))
+        return queryset.filter(campaign_id=campaign_id)
 
 
 @admin.register(EventRecord)

@@ -98,15 +98,23 @@ class EstimatedCountPaginator(Paginator):
         return max(counted, int(planned))
 
 
+def as_id(text):
+    """`text` as a bigint id, or None if it is not one (a word, "²", a number past the column's range)."""
+    text = text.strip()
+    if text.isascii() and text.isdigit() and int(text) < 2 ** 63:
+        return int(text)
+    return None
+
+
 class IdSearchMixin:
     """A search box that is one index lookup: the term is an id, matched exactly in any of `search_fields`
     (integer columns); a term that is not an id finds nothing, rather than scanning the table or failing."""
 
     def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if not term:
+        if not search_term.strip():
             return queryset, False
-        if not term.isdigit() or int(term) >= 2 ** 63:
+        found = as_id(search_term)
+        if found is None:
             return queryset.none(), False
-        return queryset.filter(models.Q.create([(field, int(term)) for field in self.search_fields],
+        return queryset.filter(models.Q.create([(field, found) for field in self.search_fields],
                                                connector=models.Q.OR)), False

@@ -53,11 +53,13 @@ def test_events_list_newest_first_and_filter_by_month_campaign_and_type(staff_cl
     assert listed(staff_client, campaign=campaign.pk, event_type="purl_viewed") == [viewed.id]
     assert listed(staff_client, source="qr") == [scanned.id]
     assert listed(staff_client, q="7") == [viewed.id]
-    assert listed(staff_client, q="not-an-id") == []
+    for not_an_id in ("not-an-id", "²", str(2 ** 63)):
+        assert listed(staff_client, q=not_an_id) == []
     page = staff_client.get(EVENTS).content.decode()
     assert "December 2026" in page and "November 2026" in page  # the months are the partitions
     # A value no filter can use is a redirect with ?e=1, never a 500.
-    for bad in ({"month": "2026-13"}, {"month": "soon"}, {"campaign": "abc"}):
+    for bad in ({"month": "2026-13"}, {"month": "soon"}, {"month": "9999-12"}, {"campaign": "abc"}, {"campaign": "²"},
+                {"campaign": str(2 ** 63)}):
         assert staff_client.get(EVENTS, bad).status_code == 302
 
 
