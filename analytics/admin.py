@@ -134,18 +134,23 @@ class MailedCampaignFilter(admin.SimpleListFilter):
         return queryset.filter(campaign_id=campaign_id)
 
 
+class BigTableAdmin(ReadOnlyAdminMixin, CompositeKeyAdminMixin, IdSearchMixin, admin.ModelAdmin):
+    """A composite-key table of millions of rows: nothing on the page may count, sort or scan all of it."""
+
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    sortable_by = ()  # a column sort would sort the whole table
+    show_facets = admin.ShowFacets.NEVER  # a count per filter choice, each over the whole table
+
+
 @admin.register(EventRecord)
-class EventAdmin(ReadOnlyAdminMixin, CompositeKeyAdminMixin, IdSearchMixin, admin.ModelAdmin):
+class EventAdmin(BigTableAdmin):
     list_display = ["created_at", "event_type", "source", "campaign", "recipient_id"]
     list_filter = [MonthFilter, MailedCampaignFilter, EventTypeFilter, "source"]
     search_fields = ["recipient_id"]  # idx_events_recipient_date
     search_help_text = "A recipient id."
     list_select_related = ["campaign"]
-    paginator = EstimatedCountPaginator
-    show_full_result_count = False
     list_per_page = 100
-    sortable_by = ()  # a column sort would sort the whole table
-    show_facets = admin.ShowFacets.NEVER  # a count per filter choice, each over the whole table
 
     def get_ordering(self, request):
         # Newest first along idx_events_campaign_type_date when a campaign and a type are chosen; otherwise by id
@@ -156,7 +161,7 @@ class EventAdmin(ReadOnlyAdminMixin, CompositeKeyAdminMixin, IdSearchMixin, admi
 
 
 @admin.register(RecipientStageRecord)
-class RecipientStageAdmin(ReadOnlyAdminMixin, CompositeKeyAdminMixin, IdSearchMixin, admin.ModelAdmin):
+class RecipientStageAdmin(BigTableAdmin):
     """The first time each recipient reached each funnel stage (what makes funnel counts distinct recipients)."""
 
     list_display = ["recipient_id", "stage", "campaign_id", "first_at"]
@@ -164,21 +169,13 @@ class RecipientStageAdmin(ReadOnlyAdminMixin, CompositeKeyAdminMixin, IdSearchMi
     search_fields = ["recipient_id", "campaign_id"]  # the primary key's leading column; recipient_stages_campaign_id
     search_help_text = "A recipient id or a campaign id."
     ordering = ["recipient_id", "stage"]
-    paginator = EstimatedCountPaginator
-    show_full_result_count = False
-    sortable_by = ()
-    show_facets = admin.ShowFacets.NEVER
 
 
 @admin.register(EventIngestKeyRecord)
-class EventIngestKeyAdmin(ReadOnlyAdminMixin, CompositeKeyAdminMixin, IdSearchMixin, admin.ModelAdmin):
+class EventIngestKeyAdmin(BigTableAdmin):
     """Integrators' per-event idempotency keys (kept 30 days by the event_ingest_keys retention job)."""
 
     list_display = ["client_id", "key", "created_at"]
     search_fields = ["client_id"]  # the primary key's leading column
     search_help_text = "A client id."
     ordering = ["client_id", "key"]
-    paginator = EstimatedCountPaginator
-    show_full_result_count = False
-    sortable_by = ()
-    show_facets = admin.ShowFacets.NEVER
