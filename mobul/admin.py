@@ -47,7 +47,7 @@ def admin_twin(model, *, key):
 
 
 class CompositeKeyAdminMixin:
-    """The admin of an admin_twin(): links and lookups carry every column of the real key ("1,2026-11-01T…"), so
+    """The admin of an admin_twin(): links and lookups carry every column of the real key ("id,created_at"), so
     a row is found by its whole key (for a partitioned table, in its one partition)."""
 
     change_form_template = "admin/composite_key_change_form.html"
