@@ -8,6 +8,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from mobul.validators import MaxFileSizeValidator
+
 from .choices import (
     CLIENT_ROLES,
     ORGANIZATION_ROLES,
@@ -44,7 +46,7 @@ class Client(models.Model):
     # Shown on recipients' landing pages. Formats every browser shows; no SVG, which can carry script.
     logo = models.ImageField(
         upload_to="client-logos/", blank=True,
-        validators=[FileExtensionValidator(["png", "jpg", "jpeg", "gif", "webp"])],
+        validators=[FileExtensionValidator(["png", "jpg", "jpeg", "gif", "webp"]), MaxFileSizeValidator(2 * 1_048_576)],
         help_text="Shown on recipients' landing pages (PNG, JPEG, GIF or WebP, about 400 px wide).")
     created_at = models.DateTimeField(auto_now_add=True)
 
