@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from accounts.choices import CLIENT_ROLES, ApiKeyScope, Role
 from calltracking.choices import CallStatus
 from calltracking.selectors import e164_or_blank
-from campaigns.choices import CLOSED_STATUSES, CampaignStatus, ImportErrorPolicy
+from campaigns.choices import CLOSED_STATUSES, CampaignStatus, ImportErrorPolicy, RecipientStatus
 from campaigns.models import Campaign, MailTemplate
 from giftcards.models import GiftCardPool
 from mobul.exceptions import DomainError
@@ -105,6 +105,24 @@ class RecipientSearchForm(forms.Form):
     def __init__(self, *args, client, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["campaign"].queryset = Campaign.objects.filter(client=client).order_by("-created_at", "-pk")
+
+
+class RecipientListForm(forms.Form):
+    """A campaign's recipient list: which ones, in which order, from where (the keyset of the page before)."""
+
+    SORTS = [("name", "Name, A to Z"), ("-name", "Name, Z to A"), ("-created", "Newest first"),
+             ("created", "Oldest first"), ("status", "Status")]
+
+    status = forms.ChoiceField(choices=[("", "Any status"), *RecipientStatus.choices], required=False)
+    sort = forms.ChoiceField(choices=SORTS, required=False, label="Order")
+    after = forms.IntegerField(min_value=1, max_value=2**63 - 1, required=False, widget=forms.HiddenInput)
+
+    def page_options(self):
+        """recipient_page's arguments: the defaults when the form is not bound."""
+        data = self.cleaned_data if self.is_bound else {}
+        sort = data.get("sort") or "name"
+        return {"status": data.get("status", ""), "sort": sort.lstrip("-"), "descending": sort.startswith("-"),
+                "after": data.get("after")}
 
 
 class CallFilterForm(forms.Form):

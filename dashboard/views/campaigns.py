@@ -16,10 +16,10 @@ from mailpieces.choices import UNFINISHED_PROOF_STATUSES
 from mailpieces.proofs import latest_proof
 from mobul.exceptions import DomainError
 
-from .. import selectors
+from .. import exports, selectors
 from ..caching import revalidated
 from ..charts import funnel_chart, trend_chart
-from ..forms import CampaignFilterForm, CampaignForm, TransitionForm, add_service_error
+from ..forms import CampaignFilterForm, CampaignForm, RecipientListForm, TransitionForm, add_service_error
 from ..tenancy import dashboard_view, scoped_object
 
 LIST_LIMIT = 100
@@ -174,3 +174,30 @@ def campaign_export(request, campaign_id):
         messages.error(request, "Choose CSV or ZIP for the print file.")
         return redirect("dashboard:campaign_detail", campaign_id=campaign.pk)
     return export_response(campaign, output)
+
+
+@never_cache
+@dashboard_view(capability=None)
+def campaign_recipients(request, campaign_id):
+    campaign = campaign_object(request, campaign_id)
+    form = RecipientListForm(request.GET or None)
+    recipients, next_after = [], None
+    if form.is_valid() or not form.is_bound:
+        recipients, next_after = selectors.recipient_page(campaign, **form.page_options())
+    query = request.GET.copy()
+    query.pop("after", None)
+    return render(request, "dashboard/campaigns/recipients.html", {
+        "campaign": campaign, "form": form, "recipients": recipients, "next_after": next_after,
+        "query": query.urlencode(), "paged": bool(request.GET.get("after")),
+        "page_size": selectors.RECIPIENT_PAGE_SIZE,
+    }, status=_status(form))
+
+
+@dashboard_view(capability=None)
+def campaign_recipients_csv(request, campaign_id):
+    return exports.recipients_csv(campaign_object(request, campaign_id))
+
+
+@dashboard_view(capability=None)
+def campaign_results_csv(request, campaign_id):
+    return exports.results_csv(campaign_object(request, campaign_id))
