@@ -7,6 +7,7 @@ from accounts.choices import CLIENT_ROLES, ApiKeyScope, Role
 from calltracking.choices import CallStatus
 from calltracking.selectors import e164_or_blank
 from campaigns.choices import CLOSED_STATUSES, CampaignStatus, ImportErrorPolicy, RecipientStatus
+from campaigns.imports import CUSTOM, FIELD_LABELS, IGNORE, normalize_header, suggest_mapping
 from campaigns.models import Campaign, MailTemplate
 from giftcards.models import GiftCardPool
 from mobul.exceptions import DomainError
@@ -76,6 +77,26 @@ class CsvUploadForm(forms.Form):
                            widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}))
     on_error = forms.ChoiceField(choices=ImportErrorPolicy.choices, initial=ImportErrorPolicy.REJECT,
                                  widget=forms.RadioSelect, label="If some rows are invalid")
+
+
+class ColumnMappingForm(forms.Form):
+    """Step 2 of an import: what each column of the staged file is (fields column_0, column_1, ...), pre-selected
+    as campaigns.imports recognises its header. The import service checks the mapping as a whole."""
+
+    def __init__(self, *args, staged, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.width = len(staged.header)
+        fields = list(FIELD_LABELS.items())
+        for position, (name, target) in enumerate(zip(staged.header, suggest_mapping(staged.header))):
+            key = normalize_header(name)
+            custom = [(CUSTOM, f"Merge field “{key}”")] if key else []
+            field = forms.ChoiceField(choices=[*fields, *custom, (IGNORE, "Ignore this column")], initial=target,
+                                      label=name.strip() or f"Column {position + 1} (no name)")
+            field.samples = [row[position] for row in staged.samples if position < len(row) and row[position]]
+            self.fields[f"column_{position}"] = field
+
+    def mapping(self):
+        return [self.cleaned_data[f"column_{position}"] for position in range(self.width)]
 
 
 class AssignForm(forms.Form):

@@ -29,7 +29,7 @@ RECIPIENT_PAGE_SIZE = 50
 # The orders a campaign's recipient list offers, each ending with the primary key so that it is total: a page
 # starts strictly after the previous page's last row (keyset), with no OFFSET and no COUNT(*).
 RECIPIENT_SORTS = {
-    "name": ("last_name", "first_name", "company", "pk"),
+    "name": ("last_name", "first_name", "pk"),
     "created": ("created_at", "pk"),
     "status": ("status", "pk"),
 }

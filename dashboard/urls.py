@@ -21,6 +21,7 @@ urlpatterns = [
          name="campaign_recipients_csv"),
     path("campaigns/<int:campaign_id>/results.csv", campaigns.campaign_results_csv, name="campaign_results_csv"),
     path("campaigns/<int:campaign_id>/import/", recipients.recipient_import, name="recipient_import"),
+    path("imports/staged/<int:staged_import_id>/", recipients.import_mapping, name="campaign_import_mapping"),
     path("campaigns/<int:campaign_id>/print-run/", print_runs.print_run_start, name="print_run_start"),
     path("print-runs/<int:print_run_id>/download/", print_runs.print_run_download, name="print_run_download"),
     path("campaigns/<int:campaign_id>/proofs/", proofs.proof_generate, name="proof_generate"),
