@@ -4,6 +4,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from accounts.choices import CLIENT_ROLES, ApiKeyScope, Role
+from analytics.selectors import range_refusal
 from calltracking.choices import CallStatus
 from calltracking.selectors import e164_or_blank
 from campaigns.choices import CLOSED_STATUSES, CampaignStatus, ImportErrorPolicy, RecipientStatus
@@ -64,6 +65,24 @@ class CampaignFilterForm(forms.Form):
         start, end = data.get("mail_date_from"), data.get("mail_date_to")
         if start and end and start > end:
             raise ValidationError("The start of the mailing range is after its end.")
+        return data
+
+
+class AnalyticsPeriodForm(forms.Form):
+    """A campaign's analytics over days of one's choosing (?from=...&to=..., as the API takes them)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # "from" is a Python keyword: the fields are declared by name.
+        self.fields["from"] = forms.DateField(widget=DateInput, label="From")
+        self.fields["to"] = forms.DateField(widget=DateInput, label="To")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("from") and data.get("to"):
+            refusal = range_refusal(data["from"], data["to"])
+            if refusal:
+                raise ValidationError(refusal)
         return data
 
 
