@@ -102,7 +102,13 @@ def map_columns(header, mapping=None):
     address, no name, or one field twice."""
     if not header or not any(cell.strip() for cell in header):
         raise ImportFileRejected("The file has no header row.")
-    if mapping is None:
+    chosen = mapping is not None
+
+    def column(position):
+        # A refusal names the column of a mapping someone chose; of a header recognised as it is, the file.
+        return f"column_{position}" if chosen else None
+
+    if not chosen:
         mapping = suggest_mapping(header)
     if len(mapping) != len(header):
         raise ImportFileRejected(f"The mapping names {len(mapping)} column(s); the file has {len(header)}.",
@@ -115,17 +121,17 @@ def map_columns(header, mapping=None):
         if target == CUSTOM:
             if not name:
                 raise ImportFileRejected(f"Column {position + 1} has no name to use as a merge field.",
-                                         field=f"column_{position}")
+                                         field=column(position))
             custom.append((position, name))
         elif target in COLUMN_ALIASES:
             if target in positions:
                 raise ImportFileRejected(
                     f"Columns {seen[target]!r} and {raw_name.strip()!r} both mean {target}; keep one.",
-                    field=f"column_{position}",
+                    field=column(position),
                 )
             positions[target], seen[target] = position, raw_name.strip()
         else:
-            raise ImportFileRejected(f"{target!r} is not a recipient field.", field=f"column_{position}")
+            raise ImportFileRejected(f"{target!r} is not a recipient field.", field=column(position))
     missing = [name for name in REQUIRED_COLUMNS if name not in positions]
     if missing:
         raise ImportFileRejected(
