@@ -15,6 +15,10 @@ RESULT_COLUMNS = ["recipient_id", "first_name", "last_name", "company", "email",
                   "first_visit_at", "first_scan_at", "calls", "gift_card_status", "gift_card_claimed_at",
                   "gift_card_redeemed_at"]
 
+_RECIPIENTS_SQL = f"""
+SELECT id, {", ".join(RECIPIENT_COLUMNS[1:])} FROM recipients
+WHERE campaign_id = %(campaign)s AND deleted_at IS NULL ORDER BY id
+"""
 # Responses are grouped once per campaign (on idx_events_campaign_type_date and call_sessions' campaign index),
 # then joined to the recipients in id order: one pass, where a subquery per recipient would probe every events
 # partition a million times.
@@ -46,25 +50,27 @@ def _cell(value):
     return "" if value is None else value
 
 
+def _stream(sql, campaign):
+    """The rows of `sql` for the campaign, from a named (server-side) cursor held past the autocommit transaction
+    like QuerySet.iterator's, so the rows are read CURSOR_ROWS at a time."""
+    connection = connections[router.db_for_read(Recipient)]
+    connection.ensure_connection()
+    with connection.connection.cursor(name=f"campaign_export_{campaign.pk}", withhold=True) as cursor:
+        cursor.itersize = CURSOR_ROWS
+        cursor.execute(sql, {"campaign": campaign.pk, "visit": EventType.PURL_VIEWED.value,
+                             "scan": EventType.QR_SCANNED.value})
+        for row in cursor:
+            yield [_cell(value) for value in row]
+
+
 def recipient_rows(campaign):
     yield RECIPIENT_COLUMNS
-    fields = [name if name != "recipient_id" else "pk" for name in RECIPIENT_COLUMNS]
-    for values in Recipient.objects.filter(campaign=campaign).order_by("pk").values_list(*fields).iterator(
-            chunk_size=CURSOR_ROWS):
-        yield [_cell(value) for value in values]
+    yield from _stream(_RECIPIENTS_SQL, campaign)
 
 
 def result_rows(campaign):
     yield RESULT_COLUMNS
-    connection = connections[router.db_for_read(Recipient)]
-    connection.ensure_connection()
-    # A named (server-side) cursor, held past the autocommit transaction like QuerySet.iterator's.
-    with connection.connection.cursor(name=f"campaign_results_{campaign.pk}", withhold=True) as cursor:
-        cursor.itersize = CURSOR_ROWS
-        cursor.execute(_RESULTS_SQL, {"campaign": campaign.pk, "visit": EventType.PURL_VIEWED.value,
-                                      "scan": EventType.QR_SCANNED.value})
-        for row in cursor:
-            yield [_cell(value) for value in row]
+    yield from _stream(_RESULTS_SQL, campaign)
 
 
 def recipients_csv(campaign):
