@@ -1,10 +1,9 @@
 """Display filters of the dashboard templates."""
 
-import phonenumbers
 from django import template
-from django.conf import settings
 
 from analytics.choices import EventSource, EventType
+from campaigns.normalize import display_phone
 from campaigns.tokens import format_short_code
 
 register = template.Library()
@@ -58,17 +57,7 @@ def short_code(code):
 @register.filter
 def phone(value):
     """+16175550134 -> "(617) 555-0134" at home, "+44 20 7946 0958" abroad; what is not a number stays as it is."""
-    if not value:
-        return ""
-    try:
-        number = phonenumbers.parse(value, settings.DEFAULT_PHONE_REGION)
-    except phonenumbers.NumberParseException:
-        return value
-    if not phonenumbers.is_possible_number(number):
-        return value
-    home = phonenumbers.region_code_for_number(number) == settings.DEFAULT_PHONE_REGION
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL if home
-                                      else phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    return display_phone(value)
 
 
 @register.filter
