@@ -131,7 +131,9 @@ def test_sign_in_create_a_campaign_import_recipients_and_see_the_funnel(browser_
     page.get_by_label("CSV file").set_input_files(
         {"name": "summer.csv", "mimeType": "text/csv", "buffer": csv_bytes(rows)})
     page.get_by_label("Import the valid rows, report the others").check()
-    page.get_by_role("button", name="Upload and import").click()
+    page.get_by_role("button", name="Upload and match columns").click()
+    page.wait_for_url("**/app/imports/staged/*/")
+    page.get_by_role("button", name="Import", exact=True).click()
     page.wait_for_url("**/app/imports/*/")
     page.locator('#import[data-polled="true"][data-finished="true"]').wait_for()
     assert page.locator("#import-progress").evaluate("bar => bar.value") == 100
