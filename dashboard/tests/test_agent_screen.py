@@ -59,7 +59,7 @@ def test_a_new_call_appears_on_the_open_screen_and_the_caller_is_found(browser_p
     assert page.locator(f'tr[data-call="{ringing.pk}"]').count() == 1
 
     rows.first.get_by_role("link").click()
-    page.get_by_role("heading", name="Call from +16175550134").wait_for()
+    page.get_by_role("heading", name="Call from (617) 555-0134").wait_for()
     page.get_by_label("Outcome of the call").select_option(label="Call back later")
     page.get_by_role("button", name="Save").click()
     page.get_by_text("Saved.").wait_for()
