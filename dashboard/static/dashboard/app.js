@@ -135,7 +135,16 @@
       status.textContent = "Calls updated" + (live ? ": " + live.textContent + " live now." : ".");
     }
 
+    var timer = null;
+
+    function later() {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(refresh, 15000);
+    }
+
     function refresh() {
+      // A hidden tab asks for nothing; it catches up as soon as it is shown again.
+      if (document.hidden) return;
       fetch(url, { headers: { Accept: "text/html" }, credentials: "same-origin", cache: "no-store" })
         .then(function (response) {
           if (!response.ok) throw new Error("HTTP " + response.status);
@@ -149,9 +158,12 @@
           region.setAttribute("data-refreshed", String(Number(region.getAttribute("data-refreshed") || 0) + 1));
         })
         .catch(function () { status.textContent = "Connection lost; retrying…"; })
-        .then(function () { window.setTimeout(refresh, 15000); });
+        .then(later);
     }
-    window.setTimeout(refresh, 15000);
+    document.addEventListener("visibilitychange", function () {
+      if (!document.hidden) refresh();
+    });
+    later();
   }
 
   ready(function () {
