@@ -46,9 +46,11 @@ def _refused(address):
         return "a loopback address"
     if ip.is_link_local:
         return "a link-local address"
+    if ip.is_unspecified or ip.is_reserved or ip.is_multicast:
+        return "a reserved address"
     if ip.is_private:
         return "a private network address"
-    if not ip.is_global or ip.is_multicast or ip.is_reserved or ip.is_unspecified:
+    if not ip.is_global:
         return "a reserved address"
     return None
 

@@ -7,6 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 import analytics
+import webhooks
 from analytics.choices import EventSource, EventType
 from calltracking.models import CallSession
 from calltracking.tests.factories import new_call_id, tracking_number_for
@@ -14,9 +15,12 @@ from campaigns.choices import CampaignStatus, ImportStatus
 from campaigns.models import Campaign, ImportJob
 from campaigns.services import create_recipient
 from campaigns.tests.factories import CampaignFactory, MailTemplateFactory, csv_bytes, person
+from giftcards.crypto import encrypt_code
 from giftcards.tests.factories import GiftCardPoolFactory, stock
 from mailpieces.models import PrintRun
 from mailpieces.tests.factories import ready_proof
+from webhooks.choices import EventType as WebhookEventType
+from webhooks.models import WebhookEndpoint, WebhookMessage
 
 
 @dataclass
@@ -31,6 +35,8 @@ class World:
     membership: object
     print_run: object
     proof: object
+    webhook_endpoint: object
+    webhook_message: object
 
     def objects_by_url_kwarg(self):
         """What each dashboard URL kwarg names, for this tenant."""
@@ -39,6 +45,7 @@ class World:
             "import_id": self.import_job, "call_id": self.call, "key_id": self.tenant.api_key,
             "membership_id": self.membership, "print_run_id": self.print_run,
             "proof_id": self.proof, "piece_id": self.proof.pieces.get(),
+            "endpoint_id": self.webhook_endpoint, "message_id": self.webhook_message,
         }
 
 
@@ -67,10 +74,15 @@ def build_world(tenant, label, *, phone_prefix):
         caller_phone=recipients[0].phone, recipient=recipients[0], provider_status="completed",
         duration_seconds=42, recording=f"recordings/test/{label}.mp3",
     )
+    endpoint = WebhookEndpoint.objects.create(client=client, url=f"https://hooks-{label}.example.com/mobul",
+                                              event_types=[WebhookEventType.PROOF_READY], secret_last4=f"{label}wh"[:4],
+                                              secret_encrypted=encrypt_code("whsec_dGVzdA=="))
+    (message_id,) = webhooks.publish(client_id=client.pk, event_type=WebhookEventType.PROOF_READY, data={})
     return World(tenant=tenant, template=template, pool=pool, campaign=campaign, recipients=recipients,
                  import_job=job, call=call, membership=tenant.member.memberships.get(client=client),
                  print_run=PrintRun.objects.create(campaign=campaign, chunk_pieces=1000),
-                 proof=ready_proof(campaign))
+                 proof=ready_proof(campaign), webhook_endpoint=endpoint,
+                 webhook_message=WebhookMessage.objects.get(pk=message_id))
 
 
 def make_active(campaign):
