@@ -22,6 +22,8 @@ class Receiver:
     answer: bytes = b'{"ok": true}'
     received: list = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    in_flight: int = 0
+    max_in_flight: int = 0  # the most requests it was answering at once
 
     @property
     def url(self):
@@ -49,7 +51,11 @@ def start_receiver(**options):
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             with receiver.lock:
                 receiver.received.append(Received(headers=dict(self.headers), body=body, at=time.monotonic()))
+                receiver.in_flight += 1
+                receiver.max_in_flight = max(receiver.max_in_flight, receiver.in_flight)
             time.sleep(receiver.delay)
+            with receiver.lock:
+                receiver.in_flight -= 1
             try:
                 self.send_response(receiver.status)
                 self.send_header("Content-Type", "application/json")
