@@ -272,9 +272,7 @@ def deliver(*, message_id):
     message, endpoint = claimed
     outcome = delivery.post(endpoint.url, body=message.body,
                             headers=signed_headers(message, signing_secrets(endpoint, now), now))
-    attempt = _record(message, outcome, attempted_at=now)
-    _queue_next_of(endpoint.pk)
-    return attempt
+    return _record(message, outcome, attempted_at=now)
 
 
 def _record(message, outcome, *, attempted_at):
@@ -304,6 +302,7 @@ def _record(message, outcome, *, attempted_at):
         current.save()
         if countdown is not None:
             after_commit(lambda: _queue([current.pk], countdown=countdown))
+        _queue_next_of(endpoint.pk)  # the slot this attempt frees goes to a message its cap held back
     return attempt
 
 
@@ -344,11 +343,12 @@ RETURNING id
 
 
 def _queue_next_of(endpoint_id):
-    with transaction.atomic(), connection.cursor() as cursor:
+    """In the caller's transaction."""
+    with connection.cursor() as cursor:
         cursor.execute(NEXT_OF_ENDPOINT_SQL, {"endpoint": endpoint_id, "now": timezone.now(), "limit": 1})
         message_ids = [message_id for (message_id,) in cursor.fetchall()]
-        if message_ids:
-            after_commit(lambda: _queue(message_ids))
+    if message_ids:
+        after_commit(lambda: _queue(message_ids))
 
 
 @transaction.atomic

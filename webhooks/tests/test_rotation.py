@@ -1,14 +1,17 @@
 """A rotated secret overlaps: deliveries carry both signatures until the overlap ends, then only the new one."""
 
 from datetime import UTC, datetime, timedelta
+from io import StringIO
 
 import pytest
+from cryptography.fernet import Fernet
+from django.core.management import call_command
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from webhooks import publish
 from webhooks.choices import EventType
-from webhooks.services import deliver, rotate_secret
+from webhooks.services import deliver, rotate_secret, signing_secrets
 
 pytestmark = pytest.mark.django_db
 
@@ -54,3 +57,15 @@ def test_rotating_twice_keeps_only_the_last_previous_secret(tenant_a, receiver, 
     Webhook(third).verify(delivered.body, delivered.headers)
     with pytest.raises(WebhookVerificationError):
         Webhook(first).verify(delivered.body, delivered.headers)
+
+
+def test_the_key_rotation_command_re_encrypts_the_secrets(tenant_a, endpoint_for, settings):
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    settings.GIFT_CARD_ENCRYPTION_KEYS = [old]
+    endpoint, first = endpoint_for(tenant_a.client, "http://127.0.0.1:9/hooks")
+    endpoint, second = rotate_secret(endpoint=endpoint)
+    settings.GIFT_CARD_ENCRYPTION_KEYS = [new, old]
+    call_command("rotate_gift_card_keys", stdout=StringIO())
+    settings.GIFT_CARD_ENCRYPTION_KEYS = [new]
+    endpoint.refresh_from_db()
+    assert signing_secrets(endpoint, endpoint.updated_at) == [second, first]
