@@ -486,6 +486,8 @@ SPECTACULAR_SETTINGS = {
         "CampaignStatusEnum": "campaigns.choices.CampaignStatus",
         "RecipientStatusEnum": "campaigns.choices.RecipientStatus",
         "ImportStatusEnum": "campaigns.choices.ImportStatus",
+        "WebhookEventTypeEnum": "webhooks.choices.EventType",
+        "WebhookMessageStatusEnum": "webhooks.choices.MessageStatus",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
