@@ -10,7 +10,7 @@
     claim also writes its outbox row and, on commit, publishes the delivery task (to this benchmark's own broker
     database, which no worker reads and which is emptied after).
 
-    python -m bench.webhooks [--messages 2000] [--redemptions 2000] [--batches 10]
+    python -m bench.webhooks [--messages 500] [--redemptions 1000] [--batches 10]
 """
 
 import argparse
@@ -179,8 +179,8 @@ def report_rows(figures):
 def main():
     parser = argparse.ArgumentParser(prog="python -m bench.webhooks", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--messages", type=int, default=2_000, help="messages delivered per run of (a)")
-    parser.add_argument("--redemptions", type=int, default=2_000, help="redemptions per mode in (c)")
+    parser.add_argument("--messages", type=int, default=500, help="messages delivered per run of (a)")
+    parser.add_argument("--redemptions", type=int, default=1_000, help="redemptions per mode in (c)")
     parser.add_argument("--batches", type=int, default=10, help="alternating batches of (c)")
     args = parser.parse_args()
     started = time.perf_counter()

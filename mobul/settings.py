@@ -231,6 +231,7 @@ CELERY_TASK_ROUTES = {
     "calltracking.tasks.download_recording": {"queue": "webhooks"},
     "analytics.tasks.apply_rollups": {"queue": "webhooks"},
     # Outbound webhooks to integrators, one message per task, and their emails.
+    "webhooks.tasks.dispatch_messages": {"queue": "webhooks"},
     "webhooks.tasks.deliver_message": {"queue": "webhooks"},
     "webhooks.tasks.notify_endpoint_disabled": {"queue": "delivery"},
     # Partition upkeep and retention: nightly drops and archiving, restores from cold storage, card expiry.

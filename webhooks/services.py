@@ -6,8 +6,8 @@ A message lives like this:
        ^                  | failure: the next attempt is due after RETRY_SCHEDULE_SECONDS[attempt - 1]
        +------------------+ (failed after the last one); lease expired (worker died): the sweeper
 
-`publish` writes the messages in the caller's transaction and queues one delivery task per message once it
-commits. A task claims its message (pending and due) under the endpoint's row lock, which also keeps at most
+`publish` writes the messages in the caller's transaction; once it commits, one coalesced dispatch run (queued
+once per burst) queues a delivery task per due message, at most the endpoint's in-flight cap of them. A task claims its message (pending and due) under the endpoint's row lock, which also keeps at most
 WEBHOOKS_MAX_IN_FLIGHT_PER_ENDPOINT deliveries of one endpoint running: a message over that cap stays pending with
 no task on its way, and the endpoint's next finished delivery (or the sweeper) queues it. So a dead endpoint
 holds at most that many worker slots, for at most the connect and read timeouts each.
@@ -18,7 +18,7 @@ import json
 import logging
 import secrets
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
@@ -32,7 +32,7 @@ from standardwebhooks import Webhook
 from accounts.choices import AuditAction
 from accounts.services import record_audit
 from giftcards.crypto import decrypt_code, encrypt_code
-from mobul.celery import after_commit, message_counts, queue_of
+from mobul.celery import after_commit, message_counts, queue_of, queue_once
 from mobul.db import prepared_cursor, sql_literal
 
 from . import delivery
@@ -49,6 +49,9 @@ MAX_ATTEMPTS = len(RETRY_SCHEDULE_SECONDS) + 1
 # (a countdown longer than the broker's visibility timeout would be delivered twice).
 COUNTDOWN_MAX_SECONDS = 300
 SWEEP_CHUNK = 500
+# A wake-up lost with the broker is made up by the minutely sweeper; the key must not outlive that much.
+DISPATCH_SCHEDULED_TIMEOUT = 60
+NEVER = datetime.min.replace(tzinfo=UTC)
 SECRET_BYTES = 24
 PENDING, DELIVERING = sql_literal(MessageStatus.PENDING), sql_literal(MessageStatus.DELIVERING)
 
@@ -191,7 +194,7 @@ def _subscribed_types(client_id):
 PUBLISH_SQL = f"""
 INSERT INTO webhook_messages (uuid, client_id, endpoint_id, event_type, event_id, body, status, attempts,
                               next_attempt_at, queued_at, replay_requested, last_error, created_at)
-SELECT gen_random_uuid(), e.client_id, e.id, %(type)s::varchar, %(event)s, %(body)s, {PENDING}, 0, %(now)s, %(now)s, false,
+SELECT gen_random_uuid(), e.client_id, e.id, %(type)s::varchar, %(event)s, %(body)s, {PENDING}, 0, %(now)s, NULL, false,
        '', %(now)s
 FROM webhook_endpoints e
 WHERE e.client_id = %(client)s AND e.is_enabled AND %(type)s::varchar = ANY(e.event_types)
@@ -201,7 +204,7 @@ RETURNING id
 
 def publish(*, client_id, event_type, data, occurred_at=None):
     """Writes one message per enabled endpoint of the client subscribed to `event_type`, in the caller's
-    transaction, and queues their delivery once it commits. Returns the message ids.
+    transaction, and wakes the dispatch run once it commits. Returns the message ids.
 
     The body is {"id": "evt_…", "type": event_type, "timestamp": occurred_at (default now), "data": data}. With
     no subscriber it costs one Redis read (one query when the cache misses or is down)."""
@@ -219,8 +222,16 @@ def publish(*, client_id, event_type, data, occurred_at=None):
                                      "client": client_id})
         message_ids = [message_id for (message_id,) in cursor.fetchall()]
     if message_ids:
-        after_commit(lambda: _queue(message_ids))
+        after_commit(schedule_dispatch)
     return message_ids
+
+
+def schedule_dispatch():
+    """One dispatch run queued at a time for a burst of events, instead of a task published per event: a hot path
+    (a redemption) pays one Redis write. A message committed after the run released the key queues the next run."""
+    from .tasks import DISPATCH_SCHEDULED_KEY, dispatch_messages
+
+    queue_once(dispatch_messages, DISPATCH_SCHEDULED_KEY, timeout=DISPATCH_SCHEDULED_TIMEOUT)
 
 
 def _queue(message_ids, countdown=None):
@@ -417,11 +428,26 @@ def sweep(*, now=None):
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(RELEASE_EXPIRED_SQL, {"now": now, "chunk": SWEEP_CHUNK})
         released = cursor.rowcount
-    late = now - timedelta(seconds=requeue_after_seconds())
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(QUEUE_DUE_SQL, {"now": now, "late": late, "cap": settings.WEBHOOKS_MAX_IN_FLIGHT_PER_ENDPOINT,
-                                       "chunk": SWEEP_CHUNK})
-        message_ids = sorted(message_id for (message_id,) in cursor.fetchall())
-        if message_ids:
-            after_commit(lambda: _queue(message_ids))
-    return {"released": released, "queued": len(message_ids)}
+    queued = _queue_due(now, late=now - timedelta(seconds=requeue_after_seconds()))
+    return {"released": released, "queued": queued}
+
+
+def dispatch(*, now=None):
+    """Queues a delivery task for each due message no task is on its way for (at most each endpoint's in-flight
+    cap); returns how many. What the dispatch run does after publishes commit."""
+    return _queue_due(now or timezone.now(), late=NEVER)
+
+
+def _queue_due(now, *, late):
+    """Queues the due messages whose task has not come since `late` (NULL: none was queued), chunk by chunk."""
+    queued = 0
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(QUEUE_DUE_SQL, {"now": now, "late": late, "chunk": SWEEP_CHUNK,
+                                           "cap": settings.WEBHOOKS_MAX_IN_FLIGHT_PER_ENDPOINT})
+            message_ids = sorted(message_id for (message_id,) in cursor.fetchall())
+            if message_ids:
+                after_commit(lambda ids=message_ids: _queue(ids))
+        queued += len(message_ids)
+        if len(message_ids) < SWEEP_CHUNK:
+            return queued

@@ -1,5 +1,6 @@
 from celery import shared_task
 from django.conf import settings
+from django.core.cache import cache
 from django.core.mail import send_mail
 from django.urls import reverse
 
@@ -11,6 +12,17 @@ from .models import WebhookEndpoint
 # Hard stop of one delivery (connect + read timeouts are far shorter): a hung attempt frees its worker, and its
 # lease (WEBHOOKS_LEASE_SECONDS, longer than this) lets the sweeper send it again.
 DELIVERY_TIME_LIMIT_SECONDS = 45
+DISPATCH_SCHEDULED_KEY = "webhooks:dispatch-scheduled"
+
+
+@shared_task(acks_late=True)
+def dispatch_messages():
+    """After publishes commit: a delivery task for each new message. The key is released before the outbox is read:
+    a message committed after that schedules another run, and one committed before it is in what this run reads."""
+    from .services import dispatch  # services queues this task
+
+    cache.delete(DISPATCH_SCHEDULED_KEY)
+    return dispatch()
 
 
 @shared_task(acks_late=True, time_limit=DELIVERY_TIME_LIMIT_SECONDS)

@@ -24,6 +24,7 @@ EXPECTED = [
     ("mailpieces.print_run_tasks.render_print_run", [1], "imports"),
     ("calltracking.tasks.download_recording", [1], "webhooks"),
     ("analytics.tasks.apply_rollups", [], "webhooks"),
+    ("webhooks.tasks.dispatch_messages", [], "webhooks"),
     ("webhooks.tasks.deliver_message", [1], "webhooks"),
     ("webhooks.tasks.notify_endpoint_disabled", [1], "delivery"),
     ("webhooks.tasks.sweep_messages", [], "monitoring"),
