@@ -57,7 +57,8 @@ def post(url, *, body, headers):
     session.trust_env = False  # no proxy from the environment may carry it elsewhere
     if target.scheme == "https":
         session.mount("https://", _PinnedAdapter(target.host))
-    host_header = target.host if target.port in (80, 443) else f"{target.host}:{target.port}"
+    host = f"[{target.host}]" if ":" in target.host else target.host
+    host_header = host if target.port in (80, 443) else f"{host}:{target.port}"
     try:
         with session.post(
             _pinned_url(url, target), data=body.encode(), allow_redirects=False, stream=True,
