@@ -172,7 +172,7 @@ class RoleForm(forms.Form):
 
 class WebhookEndpointForm(forms.Form):
     url = forms.CharField(max_length=2000, label="URL", help_text="An https:// address on the public internet.",
-                          widget=forms.URLInput(attrs={"autocomplete": "url", "inputmode": "url"}))
+                          widget=forms.TextInput(attrs={"autocomplete": "url", "inputmode": "url"}))
     description = forms.CharField(max_length=200, required=False, help_text="What receives them, e.g. \"CRM\".")
     event_types = forms.MultipleChoiceField(choices=WebhookEventType.choices, widget=forms.CheckboxSelectMultiple,
                                             label="Events to send")
