@@ -32,10 +32,11 @@ class Answer(BaseHTTPRequestHandler):
 def tls_server(tmp_path, local_network):
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
+    # OpenSSL checks validity on the real clock, the test session may run on a shifted one: a wide window.
+    valid_from, valid_to = datetime.datetime(2020, 1, 1), datetime.datetime(2040, 1, 1)
     certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-                   .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
-                   .not_valid_after(now + datetime.timedelta(days=1))
+                   .serial_number(x509.random_serial_number()).not_valid_before(valid_from)
+                   .not_valid_after(valid_to)
                    .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
                    .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
                    .sign(key, hashes.SHA256()))
