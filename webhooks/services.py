@@ -310,7 +310,8 @@ def _record(message, outcome, *, attempted_at):
             current.status, current.next_attempt_at = MessageStatus.PENDING, attempted_at + timedelta(seconds=delay)
             if delay <= COUNTDOWN_MAX_SECONDS:
                 current.queued_at, countdown = current.next_attempt_at, delay
-        current.save()
+        current.save(update_fields=["lease_expires_at", "replay_requested", "last_status_code", "last_error",
+                                    "status", "delivered_at", "next_attempt_at", "queued_at"])
         if countdown is not None:
             after_commit(lambda: _queue([current.pk], countdown=countdown))
         _queue_next_of(endpoint.pk)  # the slot this attempt frees goes to a message its cap held back
