@@ -3,9 +3,12 @@ import hashlib
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
+from django.core.validators import FileExtensionValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+
+from mobul.validators import MaxFileSizeValidator
 
 from .choices import (
     CLIENT_ROLES,
@@ -40,6 +43,11 @@ class Client(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
     is_active = models.BooleanField(default=True)
+    # Shown on recipients' landing pages. Formats every browser shows; no SVG, which can carry script.
+    logo = models.ImageField(
+        upload_to="client-logos/", blank=True,
+        validators=[FileExtensionValidator(["png", "jpg", "jpeg", "gif", "webp"]), MaxFileSizeValidator(2 * 1_048_576)],
+        help_text="Shown on recipients' landing pages (PNG, JPEG, GIF or WebP, about 400 px wide).")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -4,6 +4,8 @@ from django.db import models
 from django.db.models import Func, Q, Value
 from django.utils import timezone
 
+from mobul.admin import admin_twin
+
 from .choices import EventSource, FunnelStage, MailScanStatus
 
 
@@ -163,3 +165,9 @@ class MailScan(models.Model):
 
     def __str__(self):
         return f"{self.scan_id} {self.status}"
+
+
+# The admin's views of the tables above whose primary key is composite (it registers no such model).
+EventRecord = admin_twin(Event, key="id")
+RecipientStageRecord = admin_twin(RecipientStage, key="recipient_id")
+EventIngestKeyRecord = admin_twin(EventIngestKey, key="key")

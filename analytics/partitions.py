@@ -16,6 +16,8 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 
+from mobul.db import ROWS_ESTIMATE_SQL
+
 from .exceptions import CutoffInFuture, PastRetention
 
 TABLE = "events"
@@ -30,7 +32,7 @@ class Partition:
     name: str
     start: datetime
     end: datetime
-    # The planner's estimate (pg_class.reltuples), not a count: counting would scan the partition.
+    # An estimate from the catalogue (mobul.db.ROWS_ESTIMATE_SQL), not a count: counting would scan the partition.
     estimated_rows: int
 
 
@@ -61,12 +63,12 @@ def partition_window(bounds):
 def list_partitions(*, using=DEFAULT_DB_ALIAS):
     """The partitions of `events`, oldest first. One catalogue read, so it needs no lock."""
     with connections[using].cursor() as cursor:
-        cursor.execute(f"SELECT c.relname, pg_get_expr(c.relpartbound, c.oid), c.reltuples {PARTITIONS_FROM}")
+        cursor.execute(
+            f"SELECT c.relname, pg_get_expr(c.relpartbound, c.oid), ({ROWS_ESTIMATE_SQL})::bigint FROM pg_inherits i"
+            f" JOIN pg_class c ON c.oid = i.inhrelid LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid"
+            f" WHERE i.inhparent = '{TABLE}'::regclass")
         rows = cursor.fetchall()
-    # reltuples is -1 until the partition is first vacuumed or analysed.
-    partitions = [
-        Partition(name, *_bounds(name, bound), max(int(reltuples), 0)) for name, bound, reltuples in rows
-    ]
+    partitions = [Partition(name, *_bounds(name, bound), estimate) for name, bound, estimate in rows]
     return sorted(partitions, key=lambda partition: partition.start)
 
 

@@ -13,6 +13,8 @@ from .rollups import campaign_version
 FUNNEL_STAGES = [FunnelStage.MAILED, FunnelStage.DELIVERED, FunnelStage.VISITED, FunnelStage.CALLED,
                  FunnelStage.REDEEMED]
 ANALYTICS_CACHE_SECONDS = 300
+# The longest period analytics are asked for (the API and the dashboard alike).
+MAX_ANALYTICS_DAYS = 800
 
 
 def _rate(part, whole):
@@ -38,6 +40,15 @@ def _cost_per_response(cost, responses):
     if cost is None or not responses:
         return None
     return str((Decimal(cost) / responses).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+def range_refusal(start, end):
+    """Why the days [start, end] are not a period to analyse, or None when they are."""
+    if end < start:
+        return "The end of the period is before its start."
+    if (end - start).days > MAX_ANALYTICS_DAYS:
+        return f"Choose a period of at most {MAX_ANALYTICS_DAYS} days."
+    return None
 
 
 def campaign_analytics(*, campaign, start, end):

@@ -4,9 +4,11 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils.html import format_html
 
+from mobul.admin import IdSearchMixin, ReadOnlyAdminMixin
+
 from . import services
 from .choices import TrackingNumberStatus
-from .models import CallSession, TrackingNumber
+from .models import CallSession, RecordingArchive, TrackingNumber
 from .selectors import e164_or_blank
 
 
@@ -127,3 +129,17 @@ class CallSessionAdmin(admin.ModelAdmin):
                                        "played once its status is Stored again (hours for GLACIER).", messages.SUCCESS)
         else:
             self.message_user(request, f"The recording of {session} is not in cold storage.", messages.WARNING)
+
+
+@admin.register(RecordingArchive)
+class RecordingArchiveAdmin(ReadOnlyAdminMixin, IdSearchMixin, admin.ModelAdmin):
+    """The journal of recordings moved to cold storage, written only by the recordings retention job."""
+
+    list_display = ["session", "archive_name", "size_bytes", "storage_class", "archived_at", "source_deleted_at",
+                    "restored_at"]
+    list_filter = [("archived_at", admin.DateFieldListFilter), ("restored_at", admin.EmptyFieldListFilter)]
+    search_fields = ["session_id"]  # the primary key
+    search_help_text = "A call session id."
+    list_select_related = ["session"]
+    ordering = ["-session_id"]
+    show_full_result_count = False

@@ -9,8 +9,8 @@ from campaigns.models import Recipient
 from campaigns.normalize import normalize_phone
 from campaigns.tokens import normalize_short_code
 
-from .choices import LIVE_STATUSES, MatchMethod
-from .models import CallSession
+from .choices import LIVE_STATUSES, MatchMethod, TrackingNumberStatus
+from .models import CallSession, TrackingNumber
 
 # A call whose final status never arrived stops counting as live after this long.
 LIVE_WINDOW = timedelta(hours=4)
@@ -23,6 +23,12 @@ def e164_or_blank(raw):
         return normalize_phone(raw)
     except ValidationError:
         return ""
+
+
+def live_tracking_number(campaign_id):
+    """The number printed on the campaign's pieces that still answers (the oldest if there are several), or None."""
+    return TrackingNumber.objects.filter(campaign_id=campaign_id, status=TrackingNumberStatus.ACTIVE).order_by(
+        "pk").first()
 
 
 def calls_for_agent(user):

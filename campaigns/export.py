@@ -16,6 +16,9 @@ from .tokens import format_short_code
 BASE_COLUMNS = ["recipient_id", "first_name", "last_name", "company", "address1", "address2", "city", "state",
                 "postal_code", "country", "short_code", "purl", "qr_url"]
 EXPORT_FORMATS = ("csv", "zip")
+CHUNK_BYTES = 65536
+# A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 class _Sink:
@@ -77,25 +80,47 @@ def _recipients(campaign):
     return Recipient.objects.filter(campaign=campaign).order_by("pk").iterator(chunk_size=2000)
 
 
-def _csv_stream(campaign, inline_qr):
-    custom = _custom_columns(campaign)
+def spreadsheet_safe(value):
+    """`value` as a spreadsheet shows it, never runs it: text that would start a formula gets a leading quote."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return f"'{value}"
+    return value
+
+
+def csv_chunks(rows):
+    """CSV bytes of an iterable of rows, in chunks of about CHUNK_BYTES: memory stays flat whatever the row count."""
     text = io.StringIO()
     writer = csv.writer(text)
-    writer.writerow(BASE_COLUMNS + custom + (["qr_svg"] if inline_qr else []))
-    for recipient in _recipients(campaign):
-        writer.writerow(_row(recipient, custom, campaign.name) + ([qr_svg(recipient)] if inline_qr else []))
-        if text.tell() > 65536:
+    for row in rows:
+        writer.writerow(row)
+        if text.tell() > CHUNK_BYTES:
             yield text.getvalue().encode()
             text.seek(0)
             text.truncate()
     yield text.getvalue().encode()
 
 
+def csv_download(rows, filename):
+    """A streamed CSV attachment of `rows` (header first), each text cell made spreadsheet-safe: for people
+    opening it in Excel. The print file is not: its vendor's software prints what it reads."""
+    safe = ([spreadsheet_safe(value) for value in row] for row in rows)
+    response = StreamingHttpResponse(csv_chunks(safe), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _csv_rows(campaign, inline_qr):
+    custom = _custom_columns(campaign)
+    yield BASE_COLUMNS + custom + (["qr_svg"] if inline_qr else [])
+    for recipient in _recipients(campaign):
+        yield _row(recipient, custom, campaign.name) + ([qr_svg(recipient)] if inline_qr else [])
+
+
 def _zip_stream(campaign):
     sink = _Sink()
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         with archive.open("recipients.csv", "w", force_zip64=True) as entry:
-            for chunk in _csv_stream(campaign, inline_qr=False):
+            for chunk in csv_chunks(_csv_rows(campaign, inline_qr=False)):
                 entry.write(chunk)
                 yield sink.take()
         for recipient in _recipients(campaign):
@@ -113,6 +138,6 @@ def export_response(campaign, export_format):
     if export_format == "zip":
         response = StreamingHttpResponse(_zip_stream(campaign), content_type="application/zip")
     else:
-        response = StreamingHttpResponse(_csv_stream(campaign, inline_qr=True), content_type="text/csv")
+        response = StreamingHttpResponse(csv_chunks(_csv_rows(campaign, inline_qr=True)), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="{name}.{export_format}"'
     return response

@@ -9,6 +9,7 @@ campaign) are removed set-based before commit and reported with the rest of the 
 
 import csv
 import io
+import itertools
 import json
 import logging
 import tempfile
@@ -32,17 +33,30 @@ COLUMN_ALIASES = {
     "first_name": ["first_name", "firstname", "first", "given_name", "fname", "forename"],
     "last_name": ["last_name", "lastname", "last", "surname", "family_name", "lname"],
     "company": ["company", "company_name", "business", "business_name", "organization", "organisation"],
-    "address1": ["address1", "address", "address_1", "address_line_1", "street", "street_address", "addr1"],
+    "address1": ["address1", "address", "address_1", "address_line_1", "address_line1", "street", "street_address",
+                 "street_address_1", "addr1"],
     "address2": ["address2", "address_2", "address_line_2", "apt", "suite", "unit", "addr2"],
     "city": ["city", "town"],
     "state": ["state", "province", "region", "st", "state_province"],
-    "postal_code": ["postal_code", "zip", "zipcode", "zip_code", "postcode", "postal"],
+    "postal_code": ["postal_code", "zip", "zipcode", "zip_code", "postcode", "postal", "zip_postal_code"],
     "country": ["country", "country_code"],
-    "phone": ["phone", "phone_number", "telephone", "tel", "mobile", "cell", "mobile_phone"],
+    "phone": ["phone", "phone_number", "telephone", "tel", "mobile", "cell", "mobile_phone", "cell_phone",
+              "mobile_number"],
     "email": ["email", "email_address", "e_mail"],
     "external_id": ["external_id", "customer_id", "record_id", "client_id", "id"],
 }
 ALIAS_TO_FIELD = {alias: name for name, aliases in COLUMN_ALIASES.items() for alias in aliases}
+# What each field is called on the mapping screen.
+FIELD_LABELS = {
+    "first_name": "First name", "last_name": "Last name", "company": "Company", "address1": "Address line 1",
+    "address2": "Address line 2", "city": "City", "state": "State", "postal_code": "ZIP / postal code",
+    "country": "Country", "phone": "Phone", "email": "Email", "external_id": "Your id for the person",
+}
+# Mapping targets besides the fields: the column is left out, or kept as a merge field named after its header.
+IGNORE, CUSTOM = "ignore", "custom"
+MAX_COLUMNS = len(COLUMN_ALIASES) + 100
+SAMPLE_ROWS = 3
+FIRST_ERRORS = 20
 REQUIRED_COLUMNS = ("address1", "city", "postal_code")
 MAX_LENGTHS = {
     "first_name": 100, "last_name": 100, "company": 200, "address1": 200, "address2": 200, "city": 100,
@@ -76,23 +90,48 @@ class ColumnMap:
     width: int
 
 
-def map_columns(header):
+def suggest_mapping(header):
+    """Each column's target as recognised from its header: a field (by name or alias), else a merge field; a column
+    without a name is left out."""
+    return [ALIAS_TO_FIELD.get(name, CUSTOM) if name else IGNORE for name in map(normalize_header, header)]
+
+
+def map_columns(header, mapping=None):
+    """Where each field and merge field sits in a row, for a header and each column's target (`mapping`, one per
+    column: a field, CUSTOM or IGNORE; recognised from the header when None). Refuses a mapping that imports no
+    address, no name, or one field twice."""
     if not header or not any(cell.strip() for cell in header):
         raise ImportFileRejected("The file has no header row.")
+    chosen = mapping is not None
+
+    def column(position):
+        # A refusal names the column of a mapping someone chose; of a header recognised as it is, the file.
+        return f"column_{position}" if chosen else None
+
+    if not chosen:
+        mapping = suggest_mapping(header)
+    if len(mapping) != len(header):
+        raise ImportFileRejected(f"The mapping names {len(mapping)} column(s); the file has {len(header)}.",
+                                 field="mapping")
     positions, custom, seen = {}, [], {}
-    for position, raw_name in enumerate(header):
+    for position, (raw_name, target) in enumerate(zip(header, mapping)):
         name = normalize_header(raw_name)
-        if not name:
+        if target == IGNORE:
             continue
-        field_name = ALIAS_TO_FIELD.get(name)
-        if field_name:
-            if field_name in positions:
-                raise ImportFileRejected(
-                    f"Columns {seen[field_name]!r} and {raw_name.strip()!r} both mean {field_name}; keep one."
-                )
-            positions[field_name], seen[field_name] = position, raw_name.strip()
-        else:
+        if target == CUSTOM:
+            if not name:
+                raise ImportFileRejected(f"Column {position + 1} has no name to use as a merge field.",
+                                         field=column(position))
             custom.append((position, name))
+        elif target in COLUMN_ALIASES:
+            if target in positions:
+                raise ImportFileRejected(
+                    f"Columns {seen[target]!r} and {raw_name.strip()!r} both mean {target}; keep one.",
+                    field=column(position),
+                )
+            positions[target], seen[target] = position, raw_name.strip()
+        else:
+            raise ImportFileRejected(f"{target!r} is not a recipient field.", field=column(position))
     missing = [name for name in REQUIRED_COLUMNS if name not in positions]
     if missing:
         raise ImportFileRejected(
@@ -105,8 +144,8 @@ def map_columns(header):
     return ColumnMap(positions=positions, custom=custom, width=len(header))
 
 
-def sniff_header(uploaded_file):
-    """The header row of an upload, after refusing files that cannot be a CSV at all."""
+def sniff(uploaded_file):
+    """The header row of an upload and its first SAMPLE_ROWS rows, after refusing files that cannot be a CSV."""
     size = uploaded_file.size or 0
     if size == 0:
         raise ImportFileRejected("The file is empty.")
@@ -126,18 +165,41 @@ def sniff_header(uploaded_file):
         if exc.start < len(head) - 4:
             raise ImportFileRejected("The file is not UTF-8 text. Save it as CSV UTF-8 and upload it again.") from None
         text = head[: exc.start].decode("utf-8-sig")
-    first_line = text.splitlines()[0] if text.splitlines() else ""
-    if not first_line.strip():
+    lines = text.splitlines()
+    if not lines or not lines[0].strip():
         raise ImportFileRejected("The file is empty.")
     try:
-        return next(csv.reader([first_line]))
+        header = next(csv.reader([lines[0]]))
     except csv.Error:
         raise ImportFileRejected("The first line is not a CSV header.") from None
+    if len(header) > MAX_COLUMNS:
+        raise ImportFileRejected(f"The file has {len(header)} columns; at most {MAX_COLUMNS} are supported.")
+    # The sample may end mid-row or hold a quoted line break: a row that does not parse is not shown.
+    try:
+        samples = [row for row in csv.reader(lines[1:SAMPLE_ROWS + 1]) if any(row)]
+    except csv.Error:
+        samples = []
+    return header, samples
 
 
-def inspect_upload(uploaded_file):
+def sniff_header(uploaded_file):
+    return sniff(uploaded_file)[0]
+
+
+def inspect_upload(uploaded_file, mapping=None):
     """Refuses a file that cannot be a recipient CSV, before any work is queued. Returns its ColumnMap."""
-    return map_columns(sniff_header(uploaded_file))
+    return map_columns(sniff_header(uploaded_file), mapping)
+
+
+def first_errors(job, limit=FIRST_ERRORS):
+    """The first rows of a job's error report, as {row, column, reason}: what the result page shows."""
+    if not job.error_report:
+        return []
+    with job.error_report.open("rb") as binary, io.TextIOWrapper(binary, encoding="utf-8", newline="") as text:
+        reader = csv.reader(text)
+        next(reader, None)
+        return [{"row": row, "column": column, "reason": reason}
+                for row, column, reason in itertools.islice(reader, limit)]
 
 
 class ErrorReport:
@@ -340,7 +402,7 @@ def run_recipient_import(job):
     report = ErrorReport()
     try:
         with job.file.open("rb") as handle:
-            columns = inspect_upload(File(handle))
+            columns = inspect_upload(File(handle), job.column_map)
         for attempt in range(1, ATTEMPTS_ON_CODE_COLLISION + 1):
             try:
                 stats = _import_once(job, columns, report, progress, rows_total)

@@ -19,6 +19,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import DatabaseError, connections, transaction
 from django.db.models import F, Q
+from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
 import webhooks
@@ -36,12 +37,16 @@ class ImportTakenOver(Exception):
     """The job is no longer this run's: the sweeper gave it up for dead and perhaps another run claimed it."""
 
 
-def new_import_job(*, uploaded_file, name, request, **fields):
-    """An ImportJob holding the uploaded file, attributed to whoever sent it, queued once the transaction commits."""
+def new_import_job(*, uploaded_file, name, request, original_filename=None, **fields):
+    """An ImportJob holding the uploaded file, attributed to whoever sent it, queued once the transaction commits.
+    A file already in storage (a FieldFile: a staged upload) becomes the job's as it is, without a copy."""
     user, api_key = request_actor(request)
-    job = ImportJob(original_filename=(uploaded_file.name or "")[:255], size_bytes=uploaded_file.size,
-                    created_by=user, api_key=api_key, queued_at=timezone.now(), **fields)
-    job.file.save(name, uploaded_file, save=False)
+    job = ImportJob(original_filename=(original_filename or uploaded_file.name or "")[:255],
+                    size_bytes=uploaded_file.size, created_by=user, api_key=api_key, queued_at=timezone.now(), **fields)
+    if isinstance(uploaded_file, FieldFile):
+        job.file.name = uploaded_file.name
+    else:
+        job.file.save(name, uploaded_file, save=False)
     job.save()
     _queue(job.pk, job.kind)
     return job

@@ -168,6 +168,11 @@ class Recipient(models.Model):
             models.Index(fields=["campaign", "dedupe_hash"], name="recipients_campaign_dedupe"),
             models.Index(fields=["phone"], condition=~Q(phone=""), name="recipients_phone"),
             models.Index(fields=["email"], condition=~Q(email=""), name="recipients_email"),
+            # The dashboard's recipient list pages through a campaign in these orders (dashboard.selectors):
+            # each page is an index range, whatever the campaign's size and the page's depth.
+            models.Index(fields=["campaign", "last_name", "first_name", "id"], name="recipients_campaign_name"),
+            models.Index(fields=["campaign", "created_at", "id"], name="recipients_campaign_created"),
+            models.Index(fields=["campaign", "status", "id"], name="recipients_campaign_status_id"),
         ]
 
     def __str__(self):
@@ -225,6 +230,10 @@ class ImportJob(LeasedJob):
     rows_duplicate = models.PositiveIntegerField(default=0)
     error_report = models.FileField(upload_to="imports/errors/%Y/%m/", blank=True)
     error_message = models.TextField(blank=True)
+    column_map = models.JSONField(
+        null=True, blank=True,
+        help_text="Each column's target as mapped on the dashboard (a field, custom or ignore); "
+                  "empty: recognised from the header.")
 
     class Meta:
         db_table = "import_jobs"
@@ -250,3 +259,26 @@ class ImportJob(LeasedJob):
             return 0
         share = int(self.rows_done * 100 / self.rows_total)
         return min(100 if self.status == ImportStatus.FAILED else 99, share)
+
+
+class StagedImport(models.Model):
+    """A recipient CSV uploaded on the dashboard, waiting for its columns to be mapped before it is imported. The
+    file stays in storage (never re-uploaded); starting the import hands it to the ImportJob, and staged files
+    older than STAGED_IMPORT_MAX_AGE_SECONDS are deleted with their row (campaigns.purge_staged_imports)."""
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="staged_imports")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="staged_imports")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    file = models.FileField(upload_to="imports/staged/%Y/%m/")
+    original_filename = models.CharField(max_length=255, blank=True)
+    size_bytes = models.BigIntegerField(default=0)
+    header = models.JSONField(default=list)
+    samples = models.JSONField(default=list, help_text="The first rows, shown beside each column.")
+    on_error = models.CharField(max_length=8, choices=ImportErrorPolicy.choices, default=ImportErrorPolicy.REJECT)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        db_table = "staged_imports"
+
+    def __str__(self):
+        return f"Staged import #{self.pk} ({self.original_filename})"

@@ -46,6 +46,22 @@ def normalize_phone(raw, region=None):
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def display_phone(value):
+    """A number as people dial it: +16175550134 is "(617) 555-0134" at home (DEFAULT_PHONE_REGION), +442079460958
+    "+44 20 7946 0958" abroad; what is not a number stays as it is."""
+    if not value:
+        return ""
+    try:
+        number = phonenumbers.parse(value, settings.DEFAULT_PHONE_REGION)
+    except phonenumbers.NumberParseException:
+        return value
+    if not phonenumbers.is_possible_number(number):
+        return value
+    home = phonenumbers.region_code_for_number(number) == settings.DEFAULT_PHONE_REGION
+    return phonenumbers.format_number(
+        number, phonenumbers.PhoneNumberFormat.NATIONAL if home else phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
 def normalize_email(raw):
     email = (raw or "").strip()
     if not email:

@@ -31,9 +31,9 @@ from .choices import (
     RecipientStatus,
 )
 from .exceptions import CampaignLocked, DuplicateRecipient, IllegalTransition, TransitionRuleViolation
-from .imports import inspect_upload
+from .imports import inspect_upload, map_columns, sniff
 from .jobs import new_import_job
-from .models import Campaign, MailTemplate, Recipient
+from .models import Campaign, MailTemplate, Recipient, StagedImport
 from .tasks import mailing_queued_key, record_mailing
 from .normalize import collapse, dedupe_hash, normalize_email, normalize_phone
 from .tokens import new_redemption_token, new_short_code
@@ -331,12 +331,63 @@ def delete_recipient(*, recipient, request=None):
 # --- Imports --------------------------------------------------------------------------------
 
 @transaction.atomic
-def start_recipient_import(*, campaign, uploaded_file, on_error, request=None):
-    """Checks the file, stores it and queues the import. Returns the ImportJob to poll."""
+def start_recipient_import(*, campaign, uploaded_file, on_error, mapping=None, request=None):
+    """Checks the file (and the column mapping, one target per column, when given), stores it and queues the
+    import. Returns the ImportJob to poll."""
     campaign = _lock_editable(campaign)
-    inspect_upload(uploaded_file)
+    inspect_upload(uploaded_file, mapping)
+    return _queue_import(campaign, uploaded_file=uploaded_file, on_error=on_error, mapping=mapping, request=request)
+
+
+def _queue_import(campaign, *, uploaded_file, on_error, mapping, request, original_filename=None):
     job = new_import_job(uploaded_file=uploaded_file, name=f"campaign-{campaign.pk}.csv", request=request,
-                         client=campaign.client, campaign=campaign, kind=ImportKind.RECIPIENTS, on_error=on_error)
+                         client=campaign.client, campaign=campaign, kind=ImportKind.RECIPIENTS, on_error=on_error,
+                         column_map=mapping, original_filename=original_filename)
     record_audit(action=AuditAction.CREATE, obj=job, client=campaign.client, request=request,
-                 changes={"file": job.original_filename, "size_bytes": job.size_bytes, "on_error": on_error})
+                 changes={"file": job.original_filename, "size_bytes": job.size_bytes, "on_error": on_error,
+                          **({"mapping": mapping} if mapping is not None else {})})
     return job
+
+
+@transaction.atomic
+def stage_recipient_import(*, campaign, uploaded_file, on_error, request):
+    """Step 1 of a dashboard import: checks that the file is a readable CSV with a header and keeps it in storage
+    for its uploader, until its columns are mapped (start_staged_import) or it is discarded."""
+    campaign = _lock_editable(campaign)
+    header, samples = sniff(uploaded_file)
+    if not any(cell.strip() for cell in header):
+        raise ValidationError({"file": "The file has no header row."})
+    staged = StagedImport(client=campaign.client, campaign=campaign, created_by=request.user,
+                          original_filename=(uploaded_file.name or "")[:255], size_bytes=uploaded_file.size,
+                          header=header, samples=samples, on_error=on_error)
+    staged.file.save(f"campaign-{campaign.pk}.csv", uploaded_file, save=False)
+    staged.save()
+    return staged
+
+
+@transaction.atomic
+def start_staged_import(*, staged, mapping, request):
+    """Step 2: queues the import of a staged file with each column's target. The file becomes the job's."""
+    campaign = _lock_editable(staged.campaign)
+    map_columns(staged.header, mapping)
+    job = _queue_import(campaign, uploaded_file=staged.file, on_error=staged.on_error, mapping=mapping,
+                        request=request, original_filename=staged.original_filename)
+    StagedImport.objects.filter(pk=staged.pk).delete()
+    return job
+
+
+def discard_staged_import(*, staged):
+    """Deletes a staged upload and its file (the file only once the row's deletion has committed)."""
+    name = staged.file.name
+    with transaction.atomic():
+        StagedImport.objects.filter(pk=staged.pk).delete()
+        transaction.on_commit(lambda: staged.file.storage.delete(name))
+
+
+def purge_staged_imports(*, now=None):
+    """Staged uploads nobody mapped within STAGED_IMPORT_MAX_AGE_SECONDS: deleted with their files."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=settings.STAGED_IMPORT_MAX_AGE_SECONDS)
+    stale = list(StagedImport.objects.filter(created_at__lt=cutoff).order_by("pk"))
+    for staged in stale:
+        discard_staged_import(staged=staged)
+    return len(stale)

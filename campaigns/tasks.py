@@ -21,6 +21,14 @@ def sweep_imports():
     return jobs.sweep()
 
 
+@shared_task
+def purge_staged_imports():
+    """Hourly: dashboard uploads left unmapped for STAGED_IMPORT_MAX_AGE_SECONDS are deleted with their files."""
+    from .services import purge_staged_imports
+
+    return purge_staged_imports()
+
+
 @shared_task(acks_late=True)
 def record_mailing(campaign_id):
     """Marks a mailed campaign's pieces as sent. Idempotent: only still-pending recipients are touched.

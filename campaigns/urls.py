@@ -8,4 +8,5 @@ urlpatterns = [
     path("", views.enter_code, name="enter_code"),
     path("<str:token>", views.landing, name="landing"),
     path("<str:token>/claim", views.claim, name="claim"),
+    path("<str:token>/logo", views.logo, name="logo"),
 ]

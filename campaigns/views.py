@@ -3,6 +3,7 @@
 import math
 
 from django.db import transaction
+from django.http import FileResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
@@ -11,6 +12,7 @@ import analytics
 import webhooks
 from analytics.choices import EventSource, EventType
 
+from calltracking.selectors import live_tracking_number
 from giftcards.choices import RedemptionChannel
 from giftcards.exceptions import PoolExhausted
 from giftcards.selectors import reward_outlook
@@ -21,6 +23,7 @@ from webhooks.choices import EventType as WebhookEvent
 
 from .choices import CLOSED_STATUSES, MAILED_STATUSES, RESPONDING_STATUSES, CampaignStatus
 from .models import Recipient
+from .normalize import display_phone
 from .tokens import looks_like_token, normalize_short_code
 
 
@@ -31,14 +34,16 @@ def _not_found(request):
     return render(request, "campaigns/landing_not_found.html", status=404)
 
 
+def _recipient_or_none(token):
+    if not looks_like_token(token):
+        return None
+    return Recipient.objects.select_related("campaign__client").filter(redemption_token=token).first()
+
+
 @never_cache
 @require_http_methods(["GET"])
 def landing(request, token):
-    recipient = None
-    if looks_like_token(token):
-        recipient = (
-            Recipient.objects.select_related("campaign__client").filter(redemption_token=token).first()
-        )
+    recipient = _recipient_or_none(token)
     if recipient is None:
         return _not_found(request)
     campaign = recipient.campaign
@@ -67,6 +72,7 @@ def _render_landing(request, recipient, *, outlook=None, claim_error="", status=
     only when a claim would succeed."""
     campaign = recipient.campaign
     outlook = outlook or reward_outlook(recipient)
+    number = live_tracking_number(campaign.pk)
     context = {
         "recipient": recipient,
         "campaign": campaign,
@@ -77,6 +83,7 @@ def _render_landing(request, recipient, *, outlook=None, claim_error="", status=
         "outlook": outlook,
         "wait_minutes": math.ceil(outlook.wait_seconds / 60),
         "claim_error": claim_error,
+        "phone": {"e164": number.phone_number, "display": display_phone(number.phone_number)} if number else None,
     }
     response = render(request, "campaigns/landing.html", context, status=status)
     # The page may show a gift-card code: no shared or browser cache may keep it.
@@ -84,13 +91,27 @@ def _render_landing(request, recipient, *, outlook=None, claim_error="", status=
     return response
 
 
+@require_http_methods(["GET"])
+def logo(request, token):
+    """The client's logo for its recipients' pages, from our own origin: the CSP lets images come from nowhere
+    else, and storage URLs (S3) are on another host. Not secret, so caches may keep it; the page's link names the
+    file, so a new logo is a new URL."""
+    recipient = _recipient_or_none(token)
+    if recipient is None or not recipient.campaign.client.logo:
+        return _not_found(request)
+    try:
+        image = recipient.campaign.client.logo.open("rb")
+    except FileNotFoundError:
+        return _not_found(request)
+    response = FileResponse(image)
+    response["Cache-Control"] = "public, max-age=300"
+    return response
+
+
 @require_http_methods(["POST"])
 def claim(request, token):
     """The recipient claims their reward from their personal page (same service as the API and agents)."""
-    recipient = (
-        Recipient.objects.select_related("campaign__client").filter(redemption_token=token).first()
-        if looks_like_token(token) else None
-    )
+    recipient = _recipient_or_none(token)
     if recipient is None:
         return _not_found(request)
     try:

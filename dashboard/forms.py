@@ -4,9 +4,11 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from accounts.choices import CLIENT_ROLES, ApiKeyScope, Role
+from analytics.selectors import range_refusal
 from calltracking.choices import CallStatus
 from calltracking.selectors import e164_or_blank
-from campaigns.choices import CLOSED_STATUSES, CampaignStatus, ImportErrorPolicy
+from campaigns.choices import CLOSED_STATUSES, CampaignStatus, ImportErrorPolicy, RecipientStatus
+from campaigns.imports import CUSTOM, FIELD_LABELS, IGNORE, normalize_header, suggest_mapping
 from campaigns.models import Campaign, MailTemplate
 from giftcards.models import GiftCardPool
 from mobul.exceptions import DomainError
@@ -67,6 +69,24 @@ class CampaignFilterForm(forms.Form):
         return data
 
 
+class AnalyticsPeriodForm(forms.Form):
+    """A campaign's analytics over days of one's choosing (?from=...&to=..., as the API takes them)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # "from" is a Python keyword: the fields are declared by name.
+        self.fields["from"] = forms.DateField(widget=DateInput, label="From")
+        self.fields["to"] = forms.DateField(widget=DateInput, label="To")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("from") and data.get("to"):
+            refusal = range_refusal(data["from"], data["to"])
+            if refusal:
+                raise ValidationError(refusal)
+        return data
+
+
 class TransitionForm(forms.Form):
     to = forms.ChoiceField(choices=CampaignStatus.choices)
     reason = forms.CharField(max_length=500, required=False)
@@ -77,6 +97,26 @@ class CsvUploadForm(forms.Form):
                            widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}))
     on_error = forms.ChoiceField(choices=ImportErrorPolicy.choices, initial=ImportErrorPolicy.REJECT,
                                  widget=forms.RadioSelect, label="If some rows are invalid")
+
+
+class ColumnMappingForm(forms.Form):
+    """Step 2 of an import: what each column of the staged file is (fields column_0, column_1, ...), pre-selected
+    as campaigns.imports recognises its header. The import service checks the mapping as a whole."""
+
+    def __init__(self, *args, staged, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.width = len(staged.header)
+        fields = list(FIELD_LABELS.items())
+        for position, (name, target) in enumerate(zip(staged.header, suggest_mapping(staged.header))):
+            key = normalize_header(name)
+            custom = [(CUSTOM, f"Merge field “{key}”")] if key else []
+            field = forms.ChoiceField(choices=[*fields, *custom, (IGNORE, "Ignore this column")], initial=target,
+                                      label=name.strip() or f"Column {position + 1} (no name)")
+            field.samples = [row[position] for row in staged.samples if position < len(row) and row[position]]
+            self.fields[f"column_{position}"] = field
+
+    def mapping(self):
+        return [self.cleaned_data[f"column_{position}"] for position in range(self.width)]
 
 
 class AssignForm(forms.Form):
@@ -106,6 +146,24 @@ class RecipientSearchForm(forms.Form):
     def __init__(self, *args, client, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["campaign"].queryset = Campaign.objects.filter(client=client).order_by("-created_at", "-pk")
+
+
+class RecipientListForm(forms.Form):
+    """A campaign's recipient list: which ones, in which order, from where (the keyset of the page before)."""
+
+    SORTS = [("name", "Name, A to Z"), ("-name", "Name, Z to A"), ("-created", "Newest first"),
+             ("created", "Oldest first"), ("status", "Status")]
+
+    status = forms.ChoiceField(choices=[("", "Any status"), *RecipientStatus.choices], required=False)
+    sort = forms.ChoiceField(choices=SORTS, required=False, label="Order")
+    after = forms.IntegerField(min_value=1, max_value=2**63 - 1, required=False, widget=forms.HiddenInput)
+
+    def page_options(self):
+        """recipient_page's arguments: the defaults when the form is not bound."""
+        data = self.cleaned_data if self.is_bound else {}
+        sort = data.get("sort") or "name"
+        return {"status": data.get("status", ""), "sort": sort.lstrip("-"), "descending": sort.startswith("-"),
+                "after": data.get("after")}
 
 
 class CallFilterForm(forms.Form):

@@ -25,6 +25,14 @@ ALL_TIME_START = date(2020, 1, 1)
 SEARCH_LIMIT = 50
 TIMELINE_LIMIT = 200
 HISTORY_LIMIT = 20
+RECIPIENT_PAGE_SIZE = 50
+# The orders a campaign's recipient list offers, each ending with the primary key so that it is total: a page
+# starts strictly after the previous page's last row (keyset), with no OFFSET and no COUNT(*).
+RECIPIENT_SORTS = {
+    "name": ("last_name", "first_name", "pk"),
+    "created": ("created_at", "pk"),
+    "status": ("status", "pk"),
+}
 OVERVIEW_CAMPAIGNS = 12
 RECENT_IMPORT_PROBLEM_DAYS = 14
 
@@ -114,6 +122,32 @@ def search_recipients(client, query, campaign=None):
     if looks_like_token(query):
         matches |= Q(redemption_token=query)
     return list(recipients.filter(matches).order_by("last_name", "first_name", "pk")[:SEARCH_LIMIT])
+
+
+def _after(columns, anchor, descending):
+    """Rows strictly after `anchor` in the order of `columns` (all ascending, or all descending)."""
+    later = "lt" if descending else "gt"
+    condition = Q()
+    for position, column in enumerate(columns):
+        ties = {name: anchor[name] for name in columns[:position]}
+        condition |= Q(**ties, **{f"{column}__{later}": anchor[column]})
+    return condition
+
+
+def recipient_page(campaign, *, status="", sort="name", descending=False, after=None):
+    """One page of the campaign's recipients and the id the next page starts after (None on the last page).
+    An `after` that is not a recipient of this list starts from the top."""
+    recipients = Recipient.objects.filter(campaign=campaign)
+    if status:
+        recipients = recipients.filter(status=status)
+    columns = RECIPIENT_SORTS[sort]
+    anchor = recipients.filter(pk=after).values(*columns).first() if after else None
+    if anchor:
+        recipients = recipients.filter(_after(columns, anchor, descending))
+    rows = list(recipients.order_by(*[f"-{c}" if descending else c for c in columns])[:RECIPIENT_PAGE_SIZE + 1])
+    has_more = len(rows) > RECIPIENT_PAGE_SIZE
+    rows = rows[:RECIPIENT_PAGE_SIZE]
+    return rows, rows[-1].pk if has_more else None
 
 
 def recipient_timeline(recipient):

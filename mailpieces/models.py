@@ -5,6 +5,7 @@ from django.db.models import Q
 
 from accounts.models import ApiKey, Client
 from campaigns.models import Campaign, LeasedJob
+from mobul.validators import MaxFileSizeValidator
 
 from .choices import (
     ACTIVE_PRINT_RUN_STATUSES,
@@ -24,7 +25,9 @@ class TemplateAsset(models.Model):
 
     client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="template_assets", db_index=False)
     name = models.CharField(max_length=100, validators=[ASSET_NAME])
-    image = models.ImageField(upload_to="template-assets/%Y/%m/", width_field="width_px", height_field="height_px")
+    # Print-resolution images: 300 dpi over a letter page is about 2,600 × 3,300 px.
+    image = models.ImageField(upload_to="template-assets/%Y/%m/", width_field="width_px", height_field="height_px",
+                              validators=[MaxFileSizeValidator(25 * 1_048_576)])
     width_px = models.PositiveIntegerField(editable=False)
     height_px = models.PositiveIntegerField(editable=False)
     created_at = models.DateTimeField(auto_now_add=True)

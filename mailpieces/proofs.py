@@ -38,15 +38,11 @@ from webhooks.choices import EventType as WebhookEvent
 from .choices import UNFINISHED_PROOF_STATUSES, ProofStatus, SampleReason, Side
 from .exceptions import ProofRefused
 from .models import Proof, ProofPiece
-from .preflight import preflight
-from .render import QR_FIELD, MailPieceRenderer, page_index, thumbnails
 
 logger = logging.getLogger(__name__)
 
 # Findings a refused approval names; the proof lists them all.
 NAMED_FINDINGS = 3
-# Merge fields that are not the recipient's own data.
-_GENERATED_FIELDS = frozenset({QR_FIELD, "qr_url"})
 
 
 class ProofTakenOver(Exception):
@@ -69,7 +65,10 @@ def is_current(proof, campaign):
 
 
 def custom_fields_used(template):
-    return sorted(set(template.merge_fields) - STANDARD_MERGE_FIELDS - _GENERATED_FIELDS)
+    from .render import QR_FIELD
+
+    # The QR code and its URL are Mobul's, not the recipient's data.
+    return sorted(set(template.merge_fields) - STANDARD_MERGE_FIELDS - {QR_FIELD, "qr_url"})
 
 
 def choose_sample(campaign):
@@ -170,6 +169,10 @@ def _fail(proof, message):
 
 
 def _render(proof):
+    # Imported here: WeasyPrint and the PDF libraries load only in the workers that render, not in web processes.
+    from .preflight import preflight
+    from .render import MailPieceRenderer, page_index, thumbnails
+
     campaign = proof.campaign
     # Taken before anything is read: a change made while the proof renders makes it stale, never wrongly current.
     made_from = fingerprint(campaign)

@@ -241,6 +241,7 @@ CELERY_TASK_ROUTES = {
     # The sweepers: quick, and never stuck behind the work they queue again.
     "campaigns.tasks.sweep_imports": {"queue": "monitoring"},
     "campaigns.tasks.sweep_mailings": {"queue": "monitoring"},
+    "campaigns.tasks.purge_staged_imports": {"queue": "retention"},
     "mailpieces.tasks.sweep_proofs": {"queue": "monitoring"},
     "calltracking.tasks.sweep_recordings": {"queue": "monitoring"},
     "webhooks.tasks.sweep_messages": {"queue": "monitoring"},
@@ -283,6 +284,9 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Queues again the imports whose message was lost or whose worker died; fails those that killed every worker.
     "campaigns.sweep_imports": {"task": "campaigns.tasks.sweep_imports", "schedule": crontab(minute="*")},
+    # Deletes the dashboard uploads whose columns were never mapped (STAGED_IMPORT_MAX_AGE_SECONDS).
+    "campaigns.purge_staged_imports": {"task": "campaigns.tasks.purge_staged_imports",
+                                       "schedule": crontab(minute="17")},
     # Resumes the print runs whose message was lost or whose worker died; fails those that killed every worker.
     "mailpieces.sweep_print_runs": {"task": "mailpieces.print_run_tasks.sweep_print_runs",
                                     "schedule": crontab(minute="*")},
@@ -621,6 +625,8 @@ IMPORT_HEARTBEAT_TIMEOUT_SECONDS = env_int("IMPORT_HEARTBEAT_TIMEOUT_SECONDS", 3
 IMPORT_REQUEUE_SECONDS = env_int("IMPORT_REQUEUE_SECONDS", 600)
 # A job whose worker died on each of this many starts fails instead of taking down workers for ever.
 IMPORT_MAX_ATTEMPTS = env_int("IMPORT_MAX_ATTEMPTS", 3)
+# A dashboard upload waits this long for its columns to be mapped, then its file is deleted.
+STAGED_IMPORT_MAX_AGE_SECONDS = env_int("STAGED_IMPORT_MAX_AGE_SECONDS", 24 * 3600)
 # Print runs (mailpieces/print_runs.py): pieces per PDF file, and their way out after a crash. A running run beats
 # its heartbeat after each document it renders (at most 100 pieces); one this old means its worker died, and the
 # sweeper queues the run again, to resume at its first chunk not stored.

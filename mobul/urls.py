@@ -3,13 +3,14 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views import defaults
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts.forms import AdminLoginForm, LoginForm
 from ops.views import health, metrics
 
 from .api import json_server_error
-from .views import constant
+from .views import constant, favicon
 
 api_v1 = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -26,6 +27,9 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    # The dashboard sends a visitor who is not signed in on to sign in.
+    path("", RedirectView.as_view(pattern_name="dashboard:overview"), name="home"),
+    path("favicon.ico", favicon),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("health/", health, name="health"),

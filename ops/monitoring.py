@@ -12,6 +12,7 @@ from django_redis import get_redis_connection
 from giftcards.models import GiftCardPool
 from giftcards.selectors import is_low, with_stock
 from mobul.celery import app as celery_app, message_counts
+from mobul.db import ROWS_ESTIMATE_SQL, TABLE_LEAVES_SQL
 
 from .models import DatabaseSizeSnapshot
 
@@ -92,17 +93,14 @@ def size_growth(days=30):
 def table_sizes(limit=TABLE_LIMIT):
     """The biggest tables, a partitioned one counted with all its partitions (total: data, indexes, TOAST)."""
     return _rows(
-        """
+        f"""
         SELECT parent.relname AS name,
                parent.relkind = 'p' AS partitioned,
                count(tree.relid) FILTER (WHERE tree.isleaf) AS partitions,
-               sum(pg_total_relation_size(coalesce(tree.relid, parent.oid))) AS total_bytes,
-               sum(GREATEST(coalesce(child.reltuples, parent.reltuples), 0))::bigint AS estimated_rows
-        FROM pg_class parent
+               sum(pg_total_relation_size(c.oid)) AS total_bytes,
+               coalesce(sum({ROWS_ESTIMATE_SQL}) FILTER (WHERE c.relkind = 'r'), 0)::bigint AS estimated_rows
+        FROM {TABLE_LEAVES_SQL}
         JOIN pg_namespace ns ON ns.oid = parent.relnamespace
-        -- pg_partition_tree lists a partitioned table with its partitions (and nothing for a plain table).
-        LEFT JOIN LATERAL pg_partition_tree(parent.oid) tree ON parent.relkind = 'p'
-        LEFT JOIN pg_class child ON child.oid = tree.relid
         WHERE ns.nspname = current_schema() AND parent.relkind IN ('r', 'p') AND NOT parent.relispartition
         GROUP BY parent.oid, parent.relname, parent.relkind
         ORDER BY total_bytes DESC

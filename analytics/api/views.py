@@ -19,10 +19,9 @@ from mobul.replicas import ReplicaReadsMixin
 
 from ..ingest import MAX_BATCH, ingest_events
 from ..models import Event
-from ..selectors import campaign_analytics
+from ..selectors import MAX_ANALYTICS_DAYS, campaign_analytics, range_refusal
 
 MAX_RANGE = timedelta(days=93)
-MAX_ANALYTICS_DAYS = 800
 
 
 class RangeRequired(DomainError):
@@ -174,7 +173,7 @@ class CampaignAnalyticsView(ReplicaReadsMixin, GenericAPIView):
         today = timezone.now().date()
         start = _day(request.query_params, "from", today - timedelta(days=30))
         end = _day(request.query_params, "to", today)
-        if end < start or (end - start).days > MAX_ANALYTICS_DAYS:
-            raise RangeRequired(f"`to` must be on or after `from`, at most {MAX_ANALYTICS_DAYS} days later.",
-                                field="to")
+        refusal = range_refusal(start, end)
+        if refusal:
+            raise RangeRequired(refusal, field="to")
         return Response(campaign_analytics(campaign=campaign, start=start, end=end))

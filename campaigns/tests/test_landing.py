@@ -1,11 +1,20 @@
+import io
+import re
 import threading
 from datetime import timedelta
 
 import pytest
+from django.core.files.base import ContentFile
 from django.db import connection, transaction
+from django.urls import reverse
 from django.utils import timezone
 
+from PIL import Image
+
 from analytics.models import Event
+from calltracking.choices import TrackingNumberStatus
+from calltracking.models import TrackingNumber
+from calltracking.services import create_tracking_number
 from campaigns.choices import CampaignStatus
 from campaigns.models import Campaign
 from campaigns.services import create_recipient
@@ -190,3 +199,67 @@ def test_cards_held_by_claims_in_flight_ask_to_try_again_not_that_all_were_claim
     page = refused.content.decode()
     assert refused.status_code == 409 and FALSE_CLAIM not in page and NO_CARD_LEFT not in page
     assert "Please try again in a moment." in page and CLAIM_BUTTON in page
+
+
+# --- Who the page is from, and how to reach them --------------------------------------------------------
+
+def png(colour="#1f4fa8"):
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 20), colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_the_greeting_and_the_campaign_are_apart_under_the_clients_name(client, recipient):
+    page = page_of(client, recipient)
+    assert '<p class="greeting">Hello Ann,</p>' in page
+    assert re.findall(r"<h1[ >].*?</h1>", page, re.S) == ["<h1>Spring smile</h1>"]
+    assert not re.search(r"Hello Ann,\s*Spring smile", page)
+    assert '<html lang="en">' in page
+    assert f'<p class="client-name">{recipient.campaign.client.name}</p>' in page
+    assert "<img" not in page  # no logo uploaded
+
+
+def test_the_clients_logo_is_served_from_our_origin_and_may_be_cached(client, recipient, tenant_b):
+    owner = recipient.campaign.client
+    owner.logo.save("acme.png", ContentFile(png()))
+    tenant_b.client.logo.save("other.png", ContentFile(png("#ff0000")))
+    page = page_of(client, recipient)
+    src = re.search(r'<img class="logo" src="([^"]+)" alt="">', page).group(1)
+    assert src.startswith(f"/r/{recipient.redemption_token}/logo?v=")
+    response = client.get(src)
+    assert response.status_code == 200 and b"".join(response.streaming_content) == png()
+    assert response["Cache-Control"] == "public, max-age=300"
+    assert client.get("/r/unknown-token-that-is-long/logo").status_code == 404
+
+    owner.logo.storage.delete(owner.logo.name)  # a file lost from storage is a 404, not a 500
+    assert client.get(f"/r/{recipient.redemption_token}/logo").status_code == 404
+
+
+def test_staff_upload_the_logo_in_the_admin(staff_client, tenant_a):
+    page = staff_client.get(reverse("admin:accounts_client_change", args=[tenant_a.client.pk])).content.decode()
+    assert 'enctype="multipart/form-data"' in page and re.search(r'<input type="file" name="logo"[^>]*accept="image/\*"', page)
+
+
+def test_the_campaigns_tracking_number_is_a_tel_link_formatted_for_people(client, recipient):
+    create_tracking_number(client=recipient.campaign.client, campaign=recipient.campaign,
+                           phone_number="+16175550134", forward_to="+16175550100")
+    page = page_of(client, recipient)
+    assert '<a href="tel:+16175550134">(617) 555-0134</a>' in page
+
+    TrackingNumber.objects.update(status=TrackingNumberStatus.RELEASED)
+    assert "tel:" not in page_of(client, recipient)
+    create_tracking_number(client=recipient.campaign.client, campaign=recipient.campaign,
+                           phone_number="+442079460958", forward_to="+16175550100")
+    assert '<a href="tel:+442079460958">+44 20 7946 0958</a>' in page_of(client, recipient)  # abroad: international
+
+
+def test_a_held_code_has_a_copy_button_with_a_live_status(client, rewarded):
+    pool, live, people, later = rewarded
+    assert "data-copy-from" not in page_of(client, people[0])  # nothing to copy yet
+    code = redeem(token=people[0].redemption_token).code
+    page = page_of(client, people[0])
+    assert f'<strong id="gift-card-code">{code}</strong>' in page
+    assert re.search(r'<button type="button" class="copy" data-copy-from="gift-card-code" '
+                     r'data-copy-status="copy-status" hidden>Copy code</button>', page)
+    assert '<p id="copy-status" class="copy-status" role="status" aria-live="polite"></p>' in page
+    assert re.search(r'<script src="/static/mobul/copy\.js" defer></script>', page)

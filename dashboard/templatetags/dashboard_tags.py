@@ -3,6 +3,7 @@
 from django import template
 
 from analytics.choices import EventSource, EventType
+from campaigns.normalize import display_phone
 from campaigns.tokens import format_short_code
 
 register = template.Library()
@@ -51,3 +52,23 @@ def event_via(event):
 def short_code(code):
     """The printed code as it appears on the mail piece: ABCDE-FGHJK."""
     return format_short_code(code) if code else ""
+
+
+@register.filter
+def phone(value):
+    """+16175550134 -> "(617) 555-0134" at home, "+44 20 7946 0958" abroad; what is not a number stays as it is."""
+    return display_phone(value)
+
+
+@register.filter
+def duration(seconds):
+    """75 -> "1:15", 3725 -> "1:02:05"; None -> "—"."""
+    if seconds in (None, ""):
+        return "—"
+    try:
+        seconds = max(int(seconds), 0)
+    except (TypeError, ValueError):
+        return seconds
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"

@@ -12,7 +12,8 @@ from analytics.choices import EventSource, EventType
 from calltracking.models import CallSession
 from calltracking.tests.factories import new_call_id, tracking_number_for
 from campaigns.choices import CampaignStatus, ImportStatus
-from campaigns.models import Campaign, ImportJob
+from campaigns.imports import sniff
+from campaigns.models import Campaign, ImportJob, StagedImport
 from campaigns.services import create_recipient
 from campaigns.tests.factories import CampaignFactory, MailTemplateFactory, csv_bytes, person
 from giftcards.crypto import encrypt_code
@@ -35,6 +36,7 @@ class World:
     membership: object
     print_run: object
     proof: object
+    staged_import: object
     webhook_endpoint: object
     webhook_message: object
 
@@ -45,6 +47,7 @@ class World:
             "import_id": self.import_job, "call_id": self.call, "key_id": self.tenant.api_key,
             "membership_id": self.membership, "print_run_id": self.print_run,
             "proof_id": self.proof, "piece_id": self.proof.pieces.get(),
+            "staged_import_id": self.staged_import,
             "endpoint_id": self.webhook_endpoint, "message_id": self.webhook_message,
         }
 
@@ -81,8 +84,19 @@ def build_world(tenant, label, *, phone_prefix):
     return World(tenant=tenant, template=template, pool=pool, campaign=campaign, recipients=recipients,
                  import_job=job, call=call, membership=tenant.member.memberships.get(client=client),
                  print_run=PrintRun.objects.create(campaign=campaign, chunk_pieces=1000),
-                 proof=ready_proof(campaign), webhook_endpoint=endpoint,
-                 webhook_message=WebhookMessage.objects.get(pk=message_id))
+                 proof=ready_proof(campaign), staged_import=staged_import(campaign, tenant.admin),
+                 webhook_endpoint=endpoint, webhook_message=WebhookMessage.objects.get(pk=message_id))
+
+
+def staged_import(campaign, user, content=None, name="staged.csv"):
+    """An uploaded file waiting on the column-mapping page (step 2 of a dashboard import)."""
+    upload = SimpleUploadedFile(name, content or csv_bytes([person(n) for n in range(2)]), content_type="text/csv")
+    header, samples = sniff(upload)
+    staged = StagedImport(client=campaign.client, campaign=campaign, created_by=user, original_filename=name,
+                          size_bytes=upload.size, header=header, samples=samples)
+    staged.file.save(name, upload, save=False)
+    staged.save()
+    return staged
 
 
 def make_active(campaign):

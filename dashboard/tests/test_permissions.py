@@ -30,7 +30,8 @@ def test_campaign_changes_need_the_manage_campaigns_capability(signed_in, world_
     client = signed_in(user_of(world_a, role))
     campaign = world_a.campaign
     pages = [reverse("dashboard:campaign_create"), reverse("dashboard:campaign_edit", args=[campaign.pk]),
-             reverse("dashboard:recipient_import", args=[campaign.pk])]
+             reverse("dashboard:recipient_import", args=[campaign.pk]),
+             reverse("dashboard:campaign_import_mapping", args=[world_a.staged_import.pk])]
     for url in pages:
         assert client.get(url).status_code == (200 if allowed else 403), (role, url)
     response = client.post(reverse("dashboard:campaign_transition", args=[campaign.pk]), {"to": "proofed"})

@@ -16,10 +16,11 @@ from mailpieces.choices import UNFINISHED_PROOF_STATUSES
 from mailpieces.proofs import latest_proof
 from mobul.exceptions import DomainError
 
-from .. import selectors
+from .. import exports, selectors
 from ..caching import revalidated
 from ..charts import funnel_chart, trend_chart
-from ..forms import CampaignFilterForm, CampaignForm, TransitionForm, add_service_error
+from ..forms import (AnalyticsPeriodForm, CampaignFilterForm, CampaignForm, RecipientListForm, TransitionForm,
+                     add_service_error)
 from ..tenancy import dashboard_view, scoped_object
 
 LIST_LIMIT = 100
@@ -126,11 +127,17 @@ def proof_context(campaign):
 @dashboard_view(capability=None)
 def campaign_detail(request, campaign_id):
     campaign = campaign_object(request, campaign_id)
-    days = {str(choice): choice for choice in TREND_DAYS}.get(request.GET.get("days", ""), 30)
-    end = timezone.localdate()
-    start = end - timedelta(days=days - 1)
-    analytics = campaign_analytics(campaign=campaign, start=selectors.ALL_TIME_START, end=end)
-    trend = campaign_analytics(campaign=campaign, start=start, end=end)
+    period = AnalyticsPeriodForm(request.GET if {"from", "to"} & request.GET.keys() else None)
+    if period.is_valid():
+        # A chosen period: the funnel and the trend both cover it.
+        start, end, days = period.cleaned_data["from"], period.cleaned_data["to"], None
+        analytics = trend = campaign_analytics(campaign=campaign, start=start, end=end)
+    else:
+        days = {str(choice): choice for choice in TREND_DAYS}.get(request.GET.get("days", ""), 30)
+        end = timezone.localdate()
+        start = end - timedelta(days=days - 1)
+        analytics = campaign_analytics(campaign=campaign, start=selectors.ALL_TIME_START, end=end)
+        trend = campaign_analytics(campaign=campaign, start=start, end=end)
     return render(request, "dashboard/campaigns/detail.html", {
         "campaign": campaign,
         "can_manage": Capability.MANAGE_CAMPAIGNS in request.capabilities,
@@ -138,7 +145,7 @@ def campaign_detail(request, campaign_id):
         "analytics": analytics,
         "funnel": funnel_chart(analytics["funnel"]),
         "trend": trend_chart(trend["daily"], start, end),
-        "days": days, "day_choices": TREND_DAYS,
+        "days": days, "day_choices": TREND_DAYS, "period": period, "start": start, "end": end,
         "recipient_count": campaign.recipients.count(),
         "calls": selectors.recent_calls(campaign),
         "redemptions": selectors.recent_redemptions(campaign),
@@ -146,7 +153,7 @@ def campaign_detail(request, campaign_id):
         "imports": campaign.import_jobs.order_by("-created_at", "-pk")[:5],
         "history": selectors.status_history(campaign),
         **proof_context(campaign),
-    })
+    }, status=400 if period.errors else 200)
 
 
 @dashboard_view(capability=None, methods=("POST",))
@@ -174,3 +181,30 @@ def campaign_export(request, campaign_id):
         messages.error(request, "Choose CSV or ZIP for the print file.")
         return redirect("dashboard:campaign_detail", campaign_id=campaign.pk)
     return export_response(campaign, output)
+
+
+@never_cache
+@dashboard_view(capability=None)
+def campaign_recipients(request, campaign_id):
+    campaign = campaign_object(request, campaign_id)
+    form = RecipientListForm(request.GET or None)
+    recipients, next_after = [], None
+    if form.is_valid() or not form.is_bound:
+        recipients, next_after = selectors.recipient_page(campaign, **form.page_options())
+    query = request.GET.copy()
+    query.pop("after", None)
+    return render(request, "dashboard/campaigns/recipients.html", {
+        "campaign": campaign, "form": form, "recipients": recipients, "next_after": next_after,
+        "query": query.urlencode(), "paged": bool(request.GET.get("after")),
+        "page_size": selectors.RECIPIENT_PAGE_SIZE,
+    }, status=_status(form))
+
+
+@dashboard_view(capability=None)
+def campaign_recipients_csv(request, campaign_id):
+    return exports.recipients_csv(campaign_object(request, campaign_id))
+
+
+@dashboard_view(capability=None)
+def campaign_results_csv(request, campaign_id):
+    return exports.results_csv(campaign_object(request, campaign_id))

@@ -8,11 +8,12 @@ from django.views.decorators.cache import never_cache
 from accounts.choices import Capability
 from campaigns import services
 from campaigns.choices import EDITABLE_STATUSES, ImportKind, ImportStatus
-from campaigns.models import ImportJob, Recipient
+from campaigns.imports import first_errors
+from campaigns.models import ImportJob, Recipient, StagedImport
 from mobul.exceptions import DomainError
 
 from .. import selectors
-from ..forms import CsvUploadForm, RecipientSearchForm, add_service_error
+from ..forms import ColumnMappingForm, CsvUploadForm, RecipientSearchForm, add_service_error
 from ..tenancy import dashboard_view, scoped_object
 from .campaigns import campaign_object
 
@@ -53,15 +54,37 @@ def recipient_import(request, campaign_id):
     form = CsvUploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         try:
-            job = services.start_recipient_import(campaign=campaign, uploaded_file=form.cleaned_data["file"],
-                                                  on_error=form.cleaned_data["on_error"], request=request)
+            staged = services.stage_recipient_import(campaign=campaign, uploaded_file=form.cleaned_data["file"],
+                                                     on_error=form.cleaned_data["on_error"], request=request)
+        except (ValidationError, DomainError) as error:
+            add_service_error(form, error)
+        else:
+            return redirect("dashboard:campaign_import_mapping", staged_import_id=staged.pk)
+    return render(request, "dashboard/recipients/import.html", {
+        "form": form, "campaign": campaign, "editable": campaign.status in EDITABLE_STATUSES,
+        "imports": campaign.import_jobs.order_by("-created_at", "-pk")[:10],
+    }, status=400 if form.is_bound and form.errors else 200)
+
+
+@never_cache
+@dashboard_view(capability=None, methods=("GET", "POST"))
+def import_mapping(request, staged_import_id):
+    """Step 2 of an import: each column of the uploaded file mapped to a field, a merge field, or left out."""
+    staged = scoped_object(request, StagedImport.objects.select_related("campaign", "client"), staged_import_id,
+                           client_lookup="client", capability=Capability.MANAGE_CAMPAIGNS)
+    if request.method == "POST" and "discard" in request.POST:
+        services.discard_staged_import(staged=staged)
+        return redirect("dashboard:recipient_import", campaign_id=staged.campaign_id)
+    form = ColumnMappingForm(request.POST or None, staged=staged)
+    if request.method == "POST" and form.is_valid():
+        try:
+            job = services.start_staged_import(staged=staged, mapping=form.mapping(), request=request)
         except (ValidationError, DomainError) as error:
             add_service_error(form, error)
         else:
             return redirect("dashboard:import_progress", import_id=job.pk)
-    return render(request, "dashboard/recipients/import.html", {
-        "form": form, "campaign": campaign, "editable": campaign.status in EDITABLE_STATUSES,
-        "imports": campaign.import_jobs.order_by("-created_at", "-pk")[:10],
+    return render(request, "dashboard/imports/mapping.html", {
+        "form": form, "staged": staged, "campaign": staged.campaign,
     }, status=400 if form.is_bound and form.errors else 200)
 
 
@@ -72,8 +95,9 @@ def _job(request, import_id):
 
 def _job_context(job):
     # A failed import has no progress to show: the page shows why it failed instead of a bar short of 100 %.
-    return {"job": job, "finished": job.status in FINISHED, "failed": job.status == ImportStatus.FAILED,
-            "back_url": _back_url(job)}
+    finished = job.status in FINISHED
+    return {"job": job, "finished": finished, "failed": job.status == ImportStatus.FAILED,
+            "back_url": _back_url(job), "first_errors": first_errors(job) if finished else []}
 
 
 def _back_url(job):
