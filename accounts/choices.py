@@ -26,6 +26,7 @@ class Capability(models.TextChoices):
     HANDLE_CALLS = "handle_calls", "Work calls and award rewards as an agent"
     MANAGE_API_KEYS = "manage_api_keys", "Create and revoke API keys"
     MANAGE_TEAM = "manage_team", "Invite members and change roles"
+    MANAGE_WEBHOOKS = "manage_webhooks", "Register webhook endpoints, rotate their secrets, replay deliveries"
 
 
 ALL_CAPABILITIES = frozenset(Capability)
@@ -43,11 +44,13 @@ class ApiKeyScope(models.TextChoices):
     WRITE = "write", "Write"
 
 
-# An API key never manages keys or people: that stays with humans in the dashboard.
+# An API key never manages keys or people: that stays with humans in the dashboard. A write key may manage its
+# client's webhook endpoints: integrators register their own receivers.
 SCOPE_CAPABILITIES = {
     ApiKeyScope.READ: frozenset({Capability.VIEW}),
     ApiKeyScope.WRITE: frozenset(
-        {Capability.MANAGE_CAMPAIGNS, Capability.MANAGE_GIFT_CARDS, Capability.HANDLE_CALLS}
+        {Capability.MANAGE_CAMPAIGNS, Capability.MANAGE_GIFT_CARDS, Capability.HANDLE_CALLS,
+         Capability.MANAGE_WEBHOOKS}
     ),
 }
 

@@ -53,6 +53,8 @@ SUITE = [
     Benchmark("render", "mail-piece rendering from the DB vs WeasyPrint on the same static HTML; memory by run size; "
               "print runs end to end",
               ["--pieces", "1000", "--repeat", "1", "--sizes", "1000,5000", "--print-runs", "2000,5000"]),
+    Benchmark("webhooks", "outbound webhook deliveries per second to a local receiver; a redemption's added cost with "
+              "one subscribed endpoint", ["--messages", "300", "--redemptions", "300", "--batches", "5"]),
     Benchmark("load", "HTTP load: redemption, PURL page, template vs a constant endpoint, gunicorn + wrk",
               ["--seconds", "4", "--repeat", "1", "--recipients", "20000"]),
 ]

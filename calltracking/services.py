@@ -20,6 +20,7 @@ from django.db.models import F
 from django.utils import timezone
 
 import analytics
+import webhooks
 from accounts.choices import AuditAction
 from accounts.services import record_audit
 from analytics.choices import EventSource, EventType
@@ -28,6 +29,7 @@ from campaigns.models import Recipient
 from giftcards.choices import RedemptionChannel
 from giftcards.services import redeem
 from mobul.celery import after_commit
+from webhooks.choices import EventType as WebhookEvent
 
 from . import providers
 from .choices import (
@@ -195,6 +197,13 @@ def update_call_status(*, update):
                     payload={"call_session": session.pk, "status": session.provider_status,
                              "duration": session.duration_seconds},
                 )
+                webhooks.publish(client_id=session.campaign.client_id, event_type=WebhookEvent.CALL_COMPLETED, data={
+                    "call_session_id": session.pk, "campaign_id": session.campaign_id,
+                    "tracking_number_id": session.tracking_number_id, "recipient_id": session.recipient_id,
+                    "status": session.provider_status, "duration_seconds": session.duration_seconds,
+                    "started_at": session.call_started_at, "answered_at": session.call_answered_at,
+                    "ended_at": session.call_ended_at,
+                }, occurred_at=session.call_ended_at)
         if changed:
             session.save(update_fields=[*changed, "updated_at"])
     return session

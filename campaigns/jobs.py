@@ -22,8 +22,10 @@ from django.db.models import F, Q
 from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
+import webhooks
 from accounts.access import request_actor
 from mobul.celery import after_commit
+from webhooks.choices import EventType as WebhookEvent
 
 from .choices import ImportKind, ImportStatus
 from .models import ImportJob
@@ -93,9 +95,20 @@ def finish(job, **changes):
     for name, value in changes.items():
         setattr(job, name, value)
     job.finished_at = timezone.now()
-    if not _ours(job).update(finished_at=job.finished_at, error_report=job.error_report.name, **changes):
-        raise ImportTakenOver()
+    with transaction.atomic():
+        if not _ours(job).update(finished_at=job.finished_at, error_report=job.error_report.name, **changes):
+            raise ImportTakenOver()
+        _publish_finished(job)
     return job
+
+
+def _publish_finished(job):
+    webhooks.publish(client_id=job.client_id, event_type=WebhookEvent.IMPORT_FINISHED, data={
+        "import_id": job.pk, "kind": job.kind, "status": job.status, "campaign_id": job.campaign_id,
+        "pool_id": job.pool_id, "rows_total": job.rows_total, "rows_imported": job.rows_imported,
+        "rows_invalid": job.rows_invalid, "rows_duplicate": job.rows_duplicate, "error_message": job.error_message,
+        "finished_at": job.finished_at,
+    }, occurred_at=job.finished_at)
 
 
 class ProgressReporter:
@@ -163,6 +176,8 @@ def sweep(*, now=None):
         requeued = [(pk, kind) for pk, kind, _, _ in jobs if pk not in given_up]
         ImportJob.objects.filter(pk__in=given_up).update(
             status=ImportStatus.FAILED, finished_at=now, rows_imported=0, error_message=_gave_up_message())
+        for job in ImportJob.objects.filter(pk__in=given_up).order_by("pk"):
+            _publish_finished(job)
         ImportJob.objects.filter(pk__in=[pk for pk, _ in requeued]).update(status=ImportStatus.PENDING, queued_at=now)
         for pk, kind in requeued:
             _queue(pk, kind)

@@ -10,6 +10,7 @@ from django.forms.models import model_to_dict
 from django.utils import timezone
 
 import analytics
+import webhooks
 from accounts.choices import AuditAction
 from accounts.access import request_actor
 from accounts.services import record_audit
@@ -17,6 +18,7 @@ from analytics.choices import EventSource, EventType
 from analytics.services import record_recipient_events
 from mobul.celery import after_commit, queue_once
 from mobul.db import sql_literal
+from webhooks.choices import EventType as WebhookEvent
 
 from .choices import (
     EDITABLE_STATUSES,
@@ -198,6 +200,10 @@ def _record_transition(campaign, current, target, *, request=None, reason="", de
         event_type=EventType.CAMPAIGN_STATUS_CHANGED, campaign_id=campaign.pk, source=event_source(request),
         payload={"from": current.value, "to": target.value, **said},
     )
+    webhooks.publish(client_id=campaign.client_id, event_type=WebhookEvent.CAMPAIGN_STATUS_CHANGED, data={
+        "campaign_id": campaign.pk, "from": current.value, "to": target.value, "reason": reason,
+        "changed_at": campaign.status_changed_at,
+    }, occurred_at=campaign.status_changed_at)
 
 
 def _return_to_draft(campaign, *, reason, request=None, **actor):

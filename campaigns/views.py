@@ -2,12 +2,14 @@
 
 import math
 
+from django.db import transaction
 from django.http import FileResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 import analytics
+import webhooks
 from analytics.choices import EventSource, EventType
 
 from calltracking.selectors import live_tracking_number
@@ -17,6 +19,7 @@ from giftcards.selectors import reward_outlook
 from giftcards.services import redeem
 from mobul.exceptions import DomainError
 from mobul.ratelimit import limit
+from webhooks.choices import EventType as WebhookEvent
 
 from .choices import CLOSED_STATUSES, MAILED_STATUSES, RESPONDING_STATUSES, CampaignStatus
 from .models import Recipient
@@ -46,14 +49,21 @@ def landing(request, token):
     campaign = recipient.campaign
     via_qr = request.GET.get("via") == "qr"
     if campaign.status in MAILED_STATUSES:
-        analytics.record_event(
-            event_type=EventType.QR_SCANNED if via_qr else EventType.PURL_VIEWED,
-            campaign_id=campaign.pk,
-            recipient_id=recipient.pk,
-            source=EventSource.QR if via_qr else EventSource.PURL,
-            payload={"user_agent": request.headers.get("User-Agent", "")[:200]},
-            count_later=True,
-        )
+        with transaction.atomic():
+            event = analytics.record_event(
+                event_type=EventType.QR_SCANNED if via_qr else EventType.PURL_VIEWED,
+                campaign_id=campaign.pk,
+                recipient_id=recipient.pk,
+                source=EventSource.QR if via_qr else EventSource.PURL,
+                payload={"user_agent": request.headers.get("User-Agent", "")[:200]},
+                count_later=True,
+            )
+            webhooks.publish(
+                client_id=campaign.client_id,
+                event_type=WebhookEvent.RECIPIENT_SCANNED if via_qr else WebhookEvent.RECIPIENT_VISITED,
+                data={"recipient_id": recipient.pk, "campaign_id": campaign.pk, "at": event.created_at},
+                occurred_at=event.created_at,
+            )
     return _render_landing(request, recipient)
 
 

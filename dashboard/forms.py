@@ -12,6 +12,7 @@ from campaigns.imports import CUSTOM, FIELD_LABELS, IGNORE, normalize_header, su
 from campaigns.models import Campaign, MailTemplate
 from giftcards.models import GiftCardPool
 from mobul.exceptions import DomainError
+from webhooks.choices import EventType as WebhookEventType
 
 
 def add_service_error(form, error):
@@ -230,3 +231,15 @@ class InviteForm(forms.Form):
 
 class RoleForm(forms.Form):
     role = forms.ChoiceField(choices=role_choices(CLIENT_ROLES))
+
+
+class WebhookEndpointForm(forms.Form):
+    url = forms.CharField(max_length=2000, label="URL", help_text="An https:// address on the public internet.",
+                          widget=forms.TextInput(attrs={"autocomplete": "url", "inputmode": "url"}))
+    description = forms.CharField(max_length=200, required=False, help_text="What receives them, e.g. \"CRM\".")
+    event_types = forms.MultipleChoiceField(choices=WebhookEventType.choices, widget=forms.CheckboxSelectMultiple,
+                                            label="Events to send")
+
+
+class WebhookEndpointEditForm(WebhookEndpointForm):
+    is_enabled = forms.BooleanField(required=False, label="Enabled: send events to this endpoint")

@@ -27,6 +27,7 @@ ROLE_MESSAGES = {
     Capability.HANDLE_CALLS: "Your role does not let you work calls.",
     Capability.MANAGE_API_KEYS: "Only client admins can manage API keys.",
     Capability.MANAGE_TEAM: "Only client admins and agency admins can manage the team.",
+    Capability.MANAGE_WEBHOOKS: "Only client admins can manage webhooks.",
 }
 
 

@@ -3,7 +3,7 @@ isolation test fills every pattern with another tenant's object of that type."""
 
 from django.urls import path
 
-from .views import agent, calls, campaigns, giftcards, home, print_runs, proofs, recipients, settings
+from .views import agent, calls, campaigns, giftcards, home, print_runs, proofs, recipients, settings, webhooks
 
 app_name = "dashboard"
 
@@ -44,6 +44,10 @@ urlpatterns = [
     path("calls/agent/<int:call_id>/", agent.agent_call, name="agent_call"),
     path("settings/api-keys/", settings.api_keys, name="api_keys"),
     path("settings/api-keys/<int:key_id>/revoke/", settings.api_key_revoke, name="api_key_revoke"),
+    path("settings/webhooks/", webhooks.webhooks, name="webhooks"),
+    path("settings/webhooks/<int:endpoint_id>/", webhooks.webhook_endpoint, name="webhook_endpoint"),
+    path("settings/webhooks/<int:endpoint_id>/rotate-secret/", webhooks.webhook_rotate, name="webhook_rotate"),
+    path("settings/webhook-messages/<int:message_id>/replay/", webhooks.webhook_replay, name="webhook_replay"),
     path("settings/team/", settings.team, name="team"),
     path("settings/team/<int:membership_id>/role/", settings.member_role, name="member_role"),
     path("settings/team/<int:membership_id>/remove/", settings.member_remove, name="member_remove"),

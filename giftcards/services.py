@@ -17,6 +17,7 @@ from django.db.models import DEFERRED
 from django.utils import timezone
 
 import analytics
+import webhooks
 from accounts.choices import AuditAction
 from accounts.services import record_audit
 from analytics.choices import EventSource, EventType
@@ -25,6 +26,7 @@ from campaigns.models import Campaign, Recipient
 from campaigns.services import event_source
 from mobul.celery import after_commit, message_counts, queue_of, queue_once
 from mobul.db import prepared_cursor, sql_literal
+from webhooks.choices import EventType as WebhookEvent
 
 from . import card_log
 from .choices import (
@@ -251,6 +253,10 @@ def _record_sent(card, *, channel, reason, request=None):
             event_type=EventType.GIFT_CARD_DELIVERED, campaign_id=card.recipient.campaign_id,
             recipient_id=card.recipient_id, source=EventSource.API, payload={"card": card.pk, "channel": channel},
         )
+        webhooks.publish(client_id=card.pool.client_id, event_type=WebhookEvent.GIFT_CARD_DELIVERED, data={
+            "gift_card_id": card.pk, "pool_id": card.pool_id, "recipient_id": card.recipient_id,
+            "campaign_id": card.recipient.campaign_id, "channels": channel, "delivered_at": card.delivered_at,
+        }, occurred_at=card.delivered_at)
     card.save(update_fields=fields)
     card_log.write(card, GiftCardAction.DELIVERED, previous, request=request, reason=reason)
 
@@ -620,6 +626,11 @@ def _claim(cursor, *, recipient, held_card_id, pool_id, client_id, channel, cool
                  **({"replaces": replaces} if replaces else {})},
         count_later=True,
     )
+    webhooks.publish(client_id=client_id, event_type=WebhookEvent.GIFT_CARD_CLAIMED, data={
+        "gift_card_id": card.pk, "pool_id": card.pool_id, "recipient_id": recipient.pk,
+        "campaign_id": recipient.campaign_id, "channel": channel, "claimed_at": card.claimed_at,
+        **({"replaces_gift_card_id": replaces} if replaces else {}),
+    }, occurred_at=card.claimed_at)
     if actor is not None or request is not None:
         record_audit(action=AuditAction.TRANSITION, obj=card, client_id=client_id, request=request, actor=actor,
                      changes={"status": [GiftCardStatus.AVAILABLE, GiftCardStatus.CLAIMED],

@@ -23,6 +23,7 @@ from django.db.models import Max, Q
 from django.db.models.functions import Length
 from django.utils import timezone
 
+import webhooks
 from accounts.access import request_actor
 from accounts.choices import AuditAction
 from accounts.services import record_audit
@@ -32,6 +33,7 @@ from campaigns.models import STANDARD_MERGE_FIELDS, Campaign
 from campaigns.services import register_transition_check
 from mobul.celery import after_commit
 from mobul.exceptions import DomainError, NotFound
+from webhooks.choices import EventType as WebhookEvent
 
 from .choices import UNFINISHED_PROOF_STATUSES, ProofStatus, SampleReason, Side
 from .exceptions import ProofRefused
@@ -194,7 +196,13 @@ def _render(proof):
         piece.back_thumbnail.save(f"{name}-{position}-back.png", ContentFile(back), save=False)
         piece.save()
         _update(proof, pieces_done=position)
-    _update(proof, status=ProofStatus.READY, pdf=proof.pdf.name, findings=findings, finished_at=timezone.now())
+    finished_at = timezone.now()
+    with transaction.atomic():
+        _update(proof, status=ProofStatus.READY, pdf=proof.pdf.name, findings=findings, finished_at=finished_at)
+        webhooks.publish(client_id=campaign.client_id, event_type=WebhookEvent.PROOF_READY, data={
+            "proof_id": proof.pk, "campaign_id": campaign.pk, "version": proof.version,
+            "pieces": len(sample), "findings": len(findings), "finished_at": finished_at,
+        }, occurred_at=finished_at)
 
 
 def _dead_message():

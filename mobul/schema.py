@@ -107,7 +107,8 @@ class AutoSchema(SpectacularAutoSchema):
         locations = {parameter["in"] for parameter in operation.get("parameters", [])}
         query_names = {parameter["name"] for parameter in operation.get("parameters", []) if parameter["in"] == "query"}
         statuses = {429}  # every route is rate limited: per API key, per user, or per client IP and token
-        if "requestBody" in operation or "query" in locations:
+        # Every POST takes an Idempotency-Key, which may be invalid: a POST without a body can be a 400 too.
+        if "requestBody" in operation or "query" in locations or self.method == "POST":
             statuses.add(400)
         if {} not in operation.get("security", [{}]):
             statuses |= {401, 403}

@@ -93,6 +93,7 @@ INSTALLED_APPS = [
     "analytics",
     "dashboard",
     "ops",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -229,6 +230,10 @@ CELERY_TASK_ROUTES = {
     # Follow-up work of inbound traffic: provider webhooks, ingested event batches.
     "calltracking.tasks.download_recording": {"queue": "webhooks"},
     "analytics.tasks.apply_rollups": {"queue": "webhooks"},
+    # Outbound webhooks to integrators, one message per task, and their emails.
+    "webhooks.tasks.dispatch_messages": {"queue": "webhooks"},
+    "webhooks.tasks.deliver_message": {"queue": "webhooks"},
+    "webhooks.tasks.notify_endpoint_disabled": {"queue": "delivery"},
     # Partition upkeep and retention: nightly drops and archiving, restores from cold storage, card expiry.
     "analytics.tasks.maintain_partitions": {"queue": "retention"},
     "ops.tasks.run_retention_job": {"queue": "retention"},
@@ -239,6 +244,7 @@ CELERY_TASK_ROUTES = {
     "campaigns.tasks.purge_staged_imports": {"queue": "retention"},
     "mailpieces.tasks.sweep_proofs": {"queue": "monitoring"},
     "calltracking.tasks.sweep_recordings": {"queue": "monitoring"},
+    "webhooks.tasks.sweep_messages": {"queue": "monitoring"},
     "mailpieces.print_run_tasks.sweep_print_runs": {"queue": "monitoring"},
     "calltracking.tasks.restore_archived_recording": {"queue": "retention"},
     "giftcards.tasks.expire_gift_cards": {"queue": "retention"},
@@ -290,6 +296,8 @@ CELERY_BEAT_SCHEDULE = {
     "mailpieces.sweep_proofs": {"task": "mailpieces.tasks.sweep_proofs", "schedule": crontab(minute="*")},
     # Queues again recording downloads and restores whose message was lost.
     "calltracking.sweep_recordings": {"task": "calltracking.tasks.sweep_recordings", "schedule": crontab(minute="*/5")},
+    # Webhook deliveries whose worker died, retries now due, messages whose task was lost.
+    "webhooks.sweep_messages": {"task": "webhooks.tasks.sweep_messages", "schedule": crontab(minute="*")},
     # Unclaimed cards past their expiry date leave the stock, just after midnight UTC.
     "giftcards.expire_gift_cards": {
         "task": "giftcards.tasks.expire_gift_cards",
@@ -483,6 +491,8 @@ SPECTACULAR_SETTINGS = {
         "CampaignStatusEnum": "campaigns.choices.CampaignStatus",
         "RecipientStatusEnum": "campaigns.choices.RecipientStatus",
         "ImportStatusEnum": "campaigns.choices.ImportStatus",
+        "WebhookEventTypeEnum": "webhooks.choices.EventType",
+        "WebhookMessageStatusEnum": "webhooks.choices.MessageStatus",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
@@ -637,3 +647,24 @@ RECORDING_REQUEUE_SECONDS = env_int("RECORDING_REQUEUE_SECONDS", 900)
 RECORDING_MAX_REQUEUES = env_int("RECORDING_MAX_REQUEUES", 3)
 # Largest upload Django keeps in memory before spooling it to a temporary file.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+# Outbound webhooks (webhooks/): plain http only outside production; private, loopback and link-local addresses
+# refused unless allowed (tests, a receiver on this machine).
+WEBHOOKS_ALLOW_HTTP = env_bool("WEBHOOKS_ALLOW_HTTP", not PRODUCTION)
+WEBHOOKS_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOKS_ALLOW_PRIVATE_NETWORKS", False) and not PRODUCTION
+WEBHOOKS_CONNECT_TIMEOUT_SECONDS = env_int("WEBHOOKS_CONNECT_TIMEOUT_SECONDS", 3)
+WEBHOOKS_READ_TIMEOUT_SECONDS = env_int("WEBHOOKS_READ_TIMEOUT_SECONDS", 10)
+# A delivering message whose worker has not reported back this long after it began is sent again (worker died).
+WEBHOOKS_LEASE_SECONDS = env_int("WEBHOOKS_LEASE_SECONDS", 60)
+# Deliveries of one endpoint running at once: a dead endpoint never holds more worker slots than this.
+WEBHOOKS_MAX_IN_FLIGHT_PER_ENDPOINT = env_int("WEBHOOKS_MAX_IN_FLIGHT_PER_ENDPOINT", 2)
+# A due message whose task has not come this long after it was queued is queued again (longer while the queue is
+# backlogged: past the broker's visibility timeout).
+WEBHOOKS_REQUEUE_SECONDS = env_int("WEBHOOKS_REQUEUE_SECONDS", 120)
+WEBHOOKS_REQUEUE_BACKLOGGED_SECONDS = env_int("WEBHOOKS_REQUEUE_BACKLOGGED_SECONDS", 3600)
+# After a secret rotation the previous secret also signs for this long.
+WEBHOOKS_SECRET_OVERLAP_SECONDS = env_int("WEBHOOKS_SECRET_OVERLAP_SECONDS", 24 * 3600)
+# An endpoint is disabled after this many failed attempts in a row spanning more than this long.
+WEBHOOKS_DISABLE_AFTER_FAILURES = env_int("WEBHOOKS_DISABLE_AFTER_FAILURES", 10)
+WEBHOOKS_DISABLE_AFTER_SECONDS = env_int("WEBHOOKS_DISABLE_AFTER_SECONDS", 24 * 3600)
+# "Which event types does client X have an endpoint for", kept in Redis at most this long (cleared on changes).
+WEBHOOKS_SUBSCRIPTIONS_CACHE_SECONDS = env_int("WEBHOOKS_SUBSCRIPTIONS_CACHE_SECONDS", 60)

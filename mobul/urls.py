@@ -23,6 +23,7 @@ api_v1 = [
     path("", include("giftcards.api.urls")),
     path("", include("calltracking.api.urls")),
     path("", include("mailpieces.api.print_run_urls")),
+    path("", include("webhooks.api.urls")),
 ]
 
 urlpatterns = [

@@ -7,6 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 import analytics
+import webhooks
 from analytics.choices import EventSource, EventType
 from calltracking.models import CallSession
 from calltracking.tests.factories import new_call_id, tracking_number_for
@@ -15,9 +16,12 @@ from campaigns.imports import sniff
 from campaigns.models import Campaign, ImportJob, StagedImport
 from campaigns.services import create_recipient
 from campaigns.tests.factories import CampaignFactory, MailTemplateFactory, csv_bytes, person
+from giftcards.crypto import encrypt_code
 from giftcards.tests.factories import GiftCardPoolFactory, stock
 from mailpieces.models import PrintRun
 from mailpieces.tests.factories import ready_proof
+from webhooks.choices import EventType as WebhookEventType
+from webhooks.models import WebhookEndpoint, WebhookMessage
 
 
 @dataclass
@@ -33,6 +37,8 @@ class World:
     print_run: object
     proof: object
     staged_import: object
+    webhook_endpoint: object
+    webhook_message: object
 
     def objects_by_url_kwarg(self):
         """What each dashboard URL kwarg names, for this tenant."""
@@ -42,6 +48,7 @@ class World:
             "membership_id": self.membership, "print_run_id": self.print_run,
             "proof_id": self.proof, "piece_id": self.proof.pieces.get(),
             "staged_import_id": self.staged_import,
+            "endpoint_id": self.webhook_endpoint, "message_id": self.webhook_message,
         }
 
 
@@ -70,10 +77,15 @@ def build_world(tenant, label, *, phone_prefix):
         caller_phone=recipients[0].phone, recipient=recipients[0], provider_status="completed",
         duration_seconds=42, recording=f"recordings/test/{label}.mp3",
     )
+    endpoint = WebhookEndpoint.objects.create(client=client, url=f"https://hooks-{label}.example.com/mobul",
+                                              event_types=[WebhookEventType.PROOF_READY], secret_last4=f"{label}wh"[:4],
+                                              secret_encrypted=encrypt_code("whsec_dGVzdA=="))
+    (message_id,) = webhooks.publish(client_id=client.pk, event_type=WebhookEventType.PROOF_READY, data={})
     return World(tenant=tenant, template=template, pool=pool, campaign=campaign, recipients=recipients,
                  import_job=job, call=call, membership=tenant.member.memberships.get(client=client),
                  print_run=PrintRun.objects.create(campaign=campaign, chunk_pieces=1000),
-                 proof=ready_proof(campaign), staged_import=staged_import(campaign, tenant.admin))
+                 proof=ready_proof(campaign), staged_import=staged_import(campaign, tenant.admin),
+                 webhook_endpoint=endpoint, webhook_message=WebhookMessage.objects.get(pk=message_id))
 
 
 def staged_import(campaign, user, content=None, name="staged.csv"):

@@ -56,7 +56,8 @@ def test_the_same_urls_open_for_the_objects_own_tenant(signed_in, world_a, world
 def test_pages_without_an_object_never_show_another_tenants_data(signed_in, world_a, world_b):
     client = signed_in(world_a.tenant.admin)
     secrets = [world_b.campaign.name, world_b.pool.name, world_b.tenant.client.name, world_b.recipients[0].last_name,
-               world_b.tenant.api_key.prefix, world_b.tenant.admin.email]
+               world_b.tenant.api_key.prefix, world_b.tenant.admin.email, world_b.webhook_endpoint.url,
+               world_b.webhook_message.webhook_id]
     for name, kwarg_names in dashboard_patterns():
         if kwarg_names:
             continue

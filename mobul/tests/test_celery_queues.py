@@ -12,7 +12,7 @@ from django.conf import settings
 from mobul.celery import app
 
 ROOT = Path(__file__).resolve().parents[2]
-PROJECT_APPS = ("accounts", "campaigns", "giftcards", "calltracking", "analytics", "dashboard", "ops", "mailpieces")
+PROJECT_APPS = ("accounts", "campaigns", "giftcards", "calltracking", "analytics", "dashboard", "ops", "mailpieces", "webhooks")
 EXPECTED = [
     ("giftcards.tasks.dispatch_deliveries", [], "delivery"),
     ("giftcards.tasks.deliver_gift_card", [1], "delivery"),
@@ -24,6 +24,10 @@ EXPECTED = [
     ("mailpieces.print_run_tasks.render_print_run", [1], "imports"),
     ("calltracking.tasks.download_recording", [1], "webhooks"),
     ("analytics.tasks.apply_rollups", [], "webhooks"),
+    ("webhooks.tasks.dispatch_messages", [], "webhooks"),
+    ("webhooks.tasks.deliver_message", [1], "webhooks"),
+    ("webhooks.tasks.notify_endpoint_disabled", [1], "delivery"),
+    ("webhooks.tasks.sweep_messages", [], "monitoring"),
     ("analytics.tasks.maintain_partitions", [], "retention"),
     ("giftcards.tasks.check_pool_level_later", [1], "monitoring"),
     ("ops.tasks.run_retention_job", ["events"], "retention"),

@@ -20,10 +20,14 @@ from campaigns.choices import CampaignStatus
 from campaigns.models import Campaign, ImportJob
 from campaigns.services import create_recipient
 from campaigns.tests.factories import CampaignFactory, MailTemplateFactory
+from giftcards.crypto import encrypt_code
 from giftcards.models import GiftCard
 from giftcards.tests.factories import GiftCardPoolFactory, stock
 from mailpieces.models import PrintRun
 from mailpieces.tests.factories import ready_proof
+from webhooks import publish
+from webhooks.choices import EventType
+from webhooks.models import WebhookEndpoint
 
 pytestmark = pytest.mark.django_db
 
@@ -35,6 +39,7 @@ PUBLIC = {"/api/v1/redeem/"}
 FILTER_RESOURCES = {
     "client": "clients", "campaign": "campaigns", "template": "templates", "pool": "gift-card-pools",
     "recipient": "recipients", "recipient__campaign": "campaigns", "tracking_number": "tracking-numbers",
+    "endpoint": "webhook-endpoints",
 }
 
 
@@ -54,11 +59,16 @@ def _world(tenant, phone):
     call = CallSession.objects.create(provider_call_id=new_call_id(), tracking_number=number, campaign=campaign)
     record_event(event_type="purl_viewed", source="purl", campaign=campaign, recipient_id=recipient.pk)
     run = PrintRun.objects.create(campaign=campaign, chunk_pieces=1000)
+    endpoint = WebhookEndpoint.objects.create(client=tenant.client, url="https://hooks.example.com/mobul",
+                                              event_types=[EventType.PROOF_READY], secret_last4="abcd",
+                                              secret_encrypted=encrypt_code("whsec_dGVzdA=="))
+    (message_id,) = publish(client_id=tenant.client.pk, event_type=EventType.PROOF_READY, data={})
     return {
         "clients": tenant.client.pk, "templates": template.pk, "campaigns": campaign.pk,
         "recipients": recipient.pk, "imports": job.pk, "gift-card-pools": pool.pk,
         "gift-cards": GiftCard.objects.filter(pool=pool).first().pk, "tracking-numbers": number.pk,
         "call-sessions": call.pk, "print-runs": run.pk, "versions": proof.version,
+        "webhook-endpoints": endpoint.pk, "webhook-messages": message_id,
     }
 
 

@@ -1,4 +1,5 @@
-"""Re-encrypts every stored gift-card code with the newest key of GIFT_CARD_ENCRYPTION_KEYS.
+"""Re-encrypts every stored gift-card code, and every webhook signing secret, with the newest key of
+GIFT_CARD_ENCRYPTION_KEYS.
 
 Rotation: put the new key first in GIFT_CARD_ENCRYPTION_KEYS (keep the old one after it), deploy, run this,
 then drop the old key. Batches are short transactions, so it can run while cards are being claimed.
@@ -9,6 +10,7 @@ from django.db import transaction
 
 from giftcards.crypto import rotate_token
 from giftcards.models import GiftCard
+from webhooks.models import WebhookEndpoint
 
 BATCH = 1000
 
@@ -32,3 +34,11 @@ class Command(BaseCommand):
             last_id, done = cards[-1].pk, done + len(cards)
             self.stdout.write(f"\r{done} codes re-encrypted", ending="")
         self.stdout.write(self.style.SUCCESS(f"\nDone: {done} codes use the newest key."))
+        with transaction.atomic():  # a client has a handful of endpoints: one short transaction
+            endpoints = list(WebhookEndpoint.objects.select_for_update().order_by("pk"))
+            for endpoint in endpoints:
+                endpoint.secret_encrypted = rotate_token(endpoint.secret_encrypted)
+                if endpoint.previous_secret_encrypted:
+                    endpoint.previous_secret_encrypted = rotate_token(endpoint.previous_secret_encrypted)
+            WebhookEndpoint.objects.bulk_update(endpoints, ["secret_encrypted", "previous_secret_encrypted"])
+        self.stdout.write(self.style.SUCCESS(f"{len(endpoints)} webhook endpoints' secrets use the newest key."))
