@@ -310,7 +310,8 @@ CELERY_BEAT_SCHEDULE = {
             "schedule": crontab(hour=2, minute=0),
             "kwargs": {"job": job},
         }
-        for job in ("events", "recordings", "recipients", "gift_card_logs", "audit_logs", "event_ingest_keys")
+        for job in ("events", "recordings", "recipients", "gift_card_logs", "audit_logs", "event_ingest_keys",
+                    "webhook_messages")
     },
     "ops.check_alerts": {"task": "ops.tasks.check_alerts", "schedule": crontab()},
     # Retention runs left `running` by a process that died are closed as failed.
@@ -333,6 +334,8 @@ RETENTION_DAYS = {
     "audit_logs": env_int("RETENTION_AUDIT_LOGS_DAYS", 1826),
     # An integrator retries a batch within minutes or days, not weeks.
     "event_ingest_keys": env_int("RETENTION_EVENT_INGEST_KEYS_DAYS", 30),
+    # Integrators replay what they missed within days; the delivery log is for debugging, not an archive.
+    "webhook_messages": env_int("RETENTION_WEBHOOK_MESSAGES_DAYS", 30),
 }
 # Rows per statement: short transactions, no long locks.
 RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 5000)

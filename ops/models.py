@@ -9,6 +9,7 @@ class RetentionJob(models.TextChoices):
     GIFT_CARD_LOGS = "gift_card_logs", "Gift-card logs (purge)"
     AUDIT_LOGS = "audit_logs", "Audit logs (purge)"
     EVENT_INGEST_KEYS = "event_ingest_keys", "Event idempotency keys (purge)"
+    WEBHOOK_MESSAGES = "webhook_messages", "Outbound webhook messages and their delivery log (purge)"
 
 
 class RunStatus(models.TextChoices):

@@ -8,6 +8,7 @@
 | gift_card_logs | rows deleted in batches                                                            |
 | audit_logs     | rows deleted in batches                                                            |
 | event_ingest_keys | integrators' per-event idempotency keys deleted in batches (a retry comes within days) |
+| webhook_messages | delivered and failed outbound webhook messages and their delivery log deleted in batches |
 Campaigns are never deleted.
 
 `run_job` wraps every job the same way: a lock so two runs of one job never overlap, a RetentionRun
@@ -39,6 +40,7 @@ from campaigns.choices import CLOSED_STATUSES
 from campaigns.models import Campaign, Recipient
 from mailpieces.proofs import erase_files as erase_proof_files
 from mobul.exceptions import Conflict
+from webhooks.services import finished_messages_before, purge_finished_messages
 
 from .models import RetentionJob, RetentionRun, RunStatus
 
@@ -258,6 +260,18 @@ def purge_event_ingest_keys(*, cutoff, dry_run, errors, keep_alive):
                   oldest_first=False)
 
 
+def purge_webhook_messages(*, cutoff, dry_run, errors, keep_alive):
+    if dry_run:
+        return {"messages": finished_messages_before(cutoff).count()}
+    messages = attempts = batches = 0
+    while True:
+        gone, logged = purge_finished_messages(cutoff=cutoff, limit=settings.RETENTION_BATCH_SIZE)
+        if not gone:
+            return {"messages": messages, "attempts": attempts, "batches": batches}
+        messages, attempts, batches = messages + gone, attempts + logged, batches + 1
+        keep_alive()
+
+
 JOBS = {
     RetentionJob.EVENTS: drop_old_events,
     RetentionJob.RECORDINGS: archive_old_recordings,
@@ -265,4 +279,5 @@ JOBS = {
     RetentionJob.GIFT_CARD_LOGS: purge_gift_card_logs,
     RetentionJob.AUDIT_LOGS: purge_audit_logs,
     RetentionJob.EVENT_INGEST_KEYS: purge_event_ingest_keys,
+    RetentionJob.WEBHOOK_MESSAGES: purge_webhook_messages,
 }

@@ -53,7 +53,7 @@ SWEEP_CHUNK = 500
 DISPATCH_SCHEDULED_TIMEOUT = 60
 NEVER = datetime.min.replace(tzinfo=UTC)
 SECRET_BYTES = 24
-PENDING, DELIVERING = sql_literal(MessageStatus.PENDING), sql_literal(MessageStatus.DELIVERING)
+PENDING, DELIVERING, DELIVERED, FAILED = (sql_literal(status) for status in MessageStatus)
 
 
 def retry_delay(attempts):
@@ -452,3 +452,33 @@ def _queue_due(now, *, late):
         queued += len(message_ids)
         if len(message_ids) < SWEEP_CHUNK:
             return queued
+
+
+# --- Retention ----------------------------------------------------------------------------------
+
+# Delivered and failed messages older than the cutoff, with their attempts: a batch in one statement. A message
+# being replayed is locked, or pending again by the time the batch reads it, and stays.
+PURGE_FINISHED_SQL = f"""
+WITH batch AS (
+    SELECT id FROM webhook_messages WHERE created_at < %(cutoff)s AND status IN ({DELIVERED}, {FAILED})
+    ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+), messages AS (
+    DELETE FROM webhook_messages WHERE id IN (SELECT id FROM batch) RETURNING id
+), attempts AS (
+    DELETE FROM webhook_deliveries WHERE message_id IN (SELECT id FROM messages) RETURNING 1
+)
+SELECT (SELECT count(*) FROM messages), (SELECT count(*) FROM attempts)
+"""
+
+
+def finished_messages_before(cutoff):
+    return WebhookMessage.objects.filter(
+        created_at__lt=cutoff, status__in=[MessageStatus.DELIVERED, MessageStatus.FAILED])
+
+
+def purge_finished_messages(*, cutoff, limit):
+    """Deletes up to `limit` delivered or failed messages created before `cutoff`, and their delivery log;
+    returns (messages, attempts) deleted. Pending and delivering ones still owe their endpoint a delivery."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(PURGE_FINISHED_SQL, {"cutoff": cutoff, "limit": limit})
+        return cursor.fetchone()

@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 
@@ -37,6 +38,9 @@ from mobul.celery import app as celery_app
 from mobul.tests.processes import ROOT, database_url
 from mobul.tests.servers import wait_until
 from mobul.tests.test_pgbouncer import pgbouncer  # noqa: F401  (PgBouncer in transaction mode before the test database)
+from webhooks.choices import MessageStatus
+from webhooks.models import WebhookDelivery, WebhookMessage
+from webhooks.services import create_endpoint
 
 pytestmark = pytest.mark.django_db
 DAY = timedelta(days=1)
@@ -203,6 +207,32 @@ def test_old_event_ingest_keys_are_purged_in_batches(settings):
     assert run_job("event_ingest_keys", dry_run=True).counts == {"rows": 3}
     assert run_job("event_ingest_keys").counts == {"rows": 3, "batches": 2}
     assert sorted(EventIngestKey.objects.values_list("key", flat=True)) == ["k3", "k4"]
+
+
+def test_finished_webhook_messages_and_their_log_are_purged_in_batches(settings, tenant_a):
+    settings.RETENTION_BATCH_SIZE = 2
+    settings.WEBHOOKS_ALLOW_PRIVATE_NETWORKS = settings.WEBHOOKS_ALLOW_HTTP = True
+    endpoint, _ = create_endpoint(client=tenant_a.client, url="http://127.0.0.1:9/", event_types=["proof.ready"])
+    now = timezone.now()
+
+    def message(name, status, age_days):
+        made = WebhookMessage.objects.create(
+            client=tenant_a.client, endpoint=endpoint, event_type="proof.ready", event_id=uuid.uuid4(), body=name,
+            status=status, next_attempt_at=now, created_at=now - age_days * DAY)
+        WebhookDelivery.objects.create(message=made, attempted_at=made.created_at, succeeded=False, latency_ms=5)
+        return made
+
+    message("old delivered", MessageStatus.DELIVERED, 31)
+    message("old failed", MessageStatus.FAILED, 45)
+    message("older delivered", MessageStatus.DELIVERED, 400)
+    message("old but still owed", MessageStatus.PENDING, 40)  # a disabled endpoint's backlog, say: not ours to drop
+    message("young delivered", MessageStatus.DELIVERED, 29)
+
+    assert run_job("webhook_messages", dry_run=True).counts == {"messages": 3}
+    assert run_job("webhook_messages").counts == {"messages": 3, "attempts": 3, "batches": 2}
+    assert sorted(WebhookMessage.objects.values_list("body", flat=True)) == ["old but still owed", "young delivered"]
+    assert set(WebhookDelivery.objects.values_list("message__body", flat=True)) == {
+        "old but still owed", "young delivered"}
 
 
 def test_log_dry_run_counts_and_deletes_nothing():
