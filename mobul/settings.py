@@ -650,9 +650,9 @@ RECORDING_REQUEUE_SECONDS = env_int("RECORDING_REQUEUE_SECONDS", 900)
 RECORDING_MAX_REQUEUES = env_int("RECORDING_MAX_REQUEUES", 3)
 # Largest upload Django keeps in memory before spooling it to a temporary file.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
-# Outbound webhooks (webhooks/): plain http only outside production; private, loopback and link-local addresses
-# refused unless allowed (tests, a receiver on this machine).
-WEBHOOKS_ALLOW_HTTP = env_bool("WEBHOOKS_ALLOW_HTTP", not PRODUCTION)
+# Outbound webhooks (webhooks/): plain http and private, loopback or link-local addresses (tests, a receiver on this
+# machine) never in production, whatever the environment says.
+WEBHOOKS_ALLOW_HTTP = env_bool("WEBHOOKS_ALLOW_HTTP", True) and not PRODUCTION
 WEBHOOKS_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOKS_ALLOW_PRIVATE_NETWORKS", False) and not PRODUCTION
 WEBHOOKS_CONNECT_TIMEOUT_SECONDS = env_int("WEBHOOKS_CONNECT_TIMEOUT_SECONDS", 3)
 WEBHOOKS_READ_TIMEOUT_SECONDS = env_int("WEBHOOKS_READ_TIMEOUT_SECONDS", 10)

@@ -1,6 +1,10 @@
 """Endpoints cannot point into our own network: refused when saved, and again when delivered (DNS can change)."""
 
+import json
+import os
 import socket
+import subprocess
+import sys
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -85,3 +89,19 @@ def test_http_is_refused_in_production_settings(tenant_a, production_like, dns):
     dns({"hooks.example.com": "93.184.216.34"})
     with pytest.raises(ValidationError, match="must start with https://"):
         create_endpoint(client=tenant_a.client, url="http://hooks.example.com/x", event_types=[EventType.PROOF_READY])
+
+
+def test_production_never_allows_plain_http_or_private_networks_whatever_the_environment_says():
+    code = ("import django, json; django.setup(); from django.conf import settings; "
+            "print(json.dumps([settings.WEBHOOKS_ALLOW_HTTP, settings.WEBHOOKS_ALLOW_PRIVATE_NETWORKS]))")
+    production = {"MOBUL_ENV": "production", "SECRET_KEY": "x" * 50, "ALLOWED_HOSTS": "example.com",
+                  "GIFT_CARD_ENCRYPTION_KEYS": "k", "GIFT_CARD_HASH_KEY": "h"}
+
+    def flags(**environment):
+        result = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
+                                env={**os.environ, "DJANGO_SETTINGS_MODULE": "mobul.settings", **environment})
+        return json.loads(result.stdout)
+
+    asked = {"WEBHOOKS_ALLOW_HTTP": "true", "WEBHOOKS_ALLOW_PRIVATE_NETWORKS": "true"}
+    assert flags(**asked) == [True, True]  # development: a receiver on this machine
+    assert flags(**production, **asked) == [False, False]
