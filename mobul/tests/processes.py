@@ -97,12 +97,13 @@ def app_environment(redis_server, **extra):
 
 
 class Worker:
-    """A Celery worker process (solo pool: the process that runs the task is the one a kill hits)."""
+    """A Celery worker process: by default the solo pool (the process that runs the task is the one a kill hits)
+    consuming every queue; `options` are more worker arguments, e.g. a group's own pool and queues."""
 
-    def __init__(self, environment):
+    def __init__(self, environment, *options):
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "mobul", "worker", "--pool", "solo", "--loglevel", "WARNING",
-             "--without-mingle", "--without-gossip", "--without-heartbeat"],
+            [sys.executable, "-m", "celery", "-A", "mobul", "worker", "--loglevel", "WARNING",
+             "--without-mingle", "--without-gossip", "--without-heartbeat", *(options or ("--pool", "solo"))],
             cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
     def alive(self):

@@ -13,7 +13,7 @@ import yaml
 from cryptography.fernet import Fernet
 
 COMPOSE_FILE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
-APP_SERVICES = {"web", "worker", "worker-bulk", "beat"}
+APP_SERVICES = {"web", "worker", "worker-bulk", "worker-webhooks", "beat"}
 REQUIRED_SERVICES = {"postgres", "redis", "objectstore", *APP_SERVICES}
 
 

@@ -3,11 +3,13 @@ worker killed with SIGKILL in the middle of a delivery leaves the message to the
 (same webhook-id: receivers drop the duplicate)."""
 
 import json
+import shlex
 
 import pytest
 from standardwebhooks import Webhook
 
 from mobul.tests.processes import (  # noqa: F401  (redis_server: the fixture)
+    ROOT,
     Worker,
     app_environment,
     redis_server,
@@ -88,3 +90,36 @@ def test_a_worker_killed_mid_delivery_leaves_the_message_to_the_sweeper(tenant_a
     assert json.loads(first_try.body) == json.loads(second_try.body)
     message.refresh_from_db()
     assert message.attempts == 2 and list(message.deliveries.values_list("succeeded", flat=True)) == [True]
+
+
+def webhooks_worker_options():
+    """The pool, concurrency and queues of Procfile.dev's webhooks worker group, as it runs them."""
+    (line,) = [line for line in (ROOT / "Procfile.dev").read_text().splitlines() if line.startswith("webhooks:")]
+    words = shlex.split(line)
+    return [word for flag in ("--pool", "--concurrency", "-Q") for word in (flag, words[words.index(flag) + 1])]
+
+
+def test_the_webhooks_worker_group_keeps_a_hanging_endpoint_to_its_cap(tenant_a, tenant_b, redis_server,
+                                                                       endpoint_for):
+    """In the webhooks worker group as Procfile.dev runs it, client A's endpoint hangs on every delivery, yet
+    client B's event, published after four of A's, arrives at once: A's endpoint holds only its cap of threads."""
+    hanging, fast = start_receiver(delay=20), start_receiver()
+    worker = Worker(environment(redis_server), *webhooks_worker_options())
+    try:
+        endpoint_for(tenant_a.client, hanging.url)
+        endpoint_for(tenant_b.client, fast.url)
+        wait_until_consuming(redis_server)
+        run_in_app_process(environment(redis_server), "from django.db import transaction\nfrom webhooks import publish\n"
+                           "for client_id in [" + f"{tenant_a.client.pk}, " * 4 + f"{tenant_b.client.pk}]:\n"
+                           "    with transaction.atomic():\n"
+                           "        publish(client_id=client_id, event_type='proof.ready', data={'proof_id': 9})\n")
+        hanging.wait_for(2, seconds=30)
+        fast.wait_for(1, seconds=10)
+        assert len(hanging.received) == hanging.max_in_flight == 2  # the cap; A's other two wait their turn
+        delivered = WebhookMessage.objects.filter(client=tenant_b.client, status=MessageStatus.DELIVERED)
+        wait_for(delivered.exists, "the worker's thread did not record B's delivery")
+        assert worker.alive(), worker.errors()
+    finally:
+        worker.stop()
+        hanging.stop()
+        fast.stop()
