@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils.html import format_html
 
-from mobul.exceptions import DomainError
+from mobul.admin import apply_to_each
 
 from . import services
 from .choices import EDITABLE_STATUSES, CampaignStatus, ImportErrorPolicy
@@ -36,15 +36,10 @@ class MailTemplateAdmin(admin.ModelAdmin):
 
 def _transition_action(target):
     def action(modeladmin, request, queryset):
-        moved = 0
-        for campaign in queryset.order_by("pk"):
-            try:
-                services.transition_campaign(campaign=campaign, to_status=target, request=request)
-                moved += 1
-            except DomainError as error:
-                modeladmin.message_user(request, f"{campaign}: {error.message}", messages.ERROR)
+        moved = apply_to_each(modeladmin, request, queryset, lambda campaign: services.transition_campaign(
+            campaign=campaign, to_status=target, request=request))
         if moved:
-            modeladmin.message_user(request, f"{moved} campaign(s) moved to {target.label}.", messages.SUCCESS)
+            modeladmin.message_user(request, f"{len(moved)} campaign(s) moved to {target.label}.", messages.SUCCESS)
 
     action.__name__ = f"transition_to_{target.value}"
     action.short_description = f"Move to {target.label}"
@@ -56,12 +51,8 @@ def render_print_files(modeladmin, request, queryset):
     # mailpieces depends on campaigns, so its service is looked up only when needed.
     from mailpieces.print_runs import start_print_run
 
-    started = []
-    for campaign in queryset.order_by("pk"):
-        try:
-            started.append(start_print_run(campaign=campaign, request=request))
-        except DomainError as error:
-            modeladmin.message_user(request, f"{campaign}: {error.message}", messages.ERROR)
+    started = apply_to_each(modeladmin, request, queryset,
+                            lambda campaign: start_print_run(campaign=campaign, request=request))
     if started:
         runs = ", ".join(f"#{run.pk}" for run in started)
         modeladmin.message_user(request, f"Print run(s) {runs} started; follow them under Mail pieces › Print runs.",

@@ -4,8 +4,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.shortcuts import render
 from django.utils.cache import add_never_cache_headers
 
-from mobul.admin import ReadOnlyAdminMixin
-from mobul.exceptions import DomainError
+from mobul.admin import ReadOnlyAdminMixin, apply_to_each
 
 from . import services
 from .models import GiftCard, GiftCardLog, GiftCardPool, PoolAlert
@@ -31,6 +30,10 @@ class GiftCardPoolAdmin(admin.ModelAdmin):
 
 # Codes revealed by one action: enough for a support case, few enough to read off one screen.
 REVEAL_AT_ONCE = 5
+
+
+def _card_name(card):
+    return f"Card {card.pk}"
 
 
 class ReasonForm(forms.Form):
@@ -68,15 +71,10 @@ class GiftCardAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def _with_reason(self, request, queryset, title, apply):
         form = ReasonForm(request.POST if "reason" in request.POST else None)
         if form.is_valid():
-            done = 0
-            for card in queryset.order_by("pk"):
-                try:
-                    apply(card, form.cleaned_data["reason"])
-                    done += 1
-                except DomainError as error:
-                    self.message_user(request, f"Card {card.pk}: {error.message}", messages.ERROR)
+            done = apply_to_each(self, request, queryset, lambda card: apply(card, form.cleaned_data["reason"]),
+                                 name=_card_name)
             if done:
-                self.message_user(request, f"{title}: {done} card(s).", messages.SUCCESS)
+                self.message_user(request, f"{title}: {len(done)} card(s).", messages.SUCCESS)
             return None
         return render(request, "admin/giftcards/reason.html", {
             **self.admin_site.each_context(request), "title": title, "form": form, "cards": queryset,
@@ -95,15 +93,10 @@ class GiftCardAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Mark redeemed (the brand confirmed it was spent)")
     def mark_redeemed(self, request, queryset):
-        done = 0
-        for card in queryset.order_by("pk"):
-            try:
-                services.mark_redeemed(card=card, request=request)
-                done += 1
-            except DomainError as error:
-                self.message_user(request, f"Card {card.pk}: {error.message}", messages.ERROR)
+        done = apply_to_each(self, request, queryset, lambda card: services.mark_redeemed(card=card, request=request),
+                             name=_card_name)
         if done:
-            self.message_user(request, f"Marked redeemed: {done} card(s).", messages.SUCCESS)
+            self.message_user(request, f"Marked redeemed: {len(done)} card(s).", messages.SUCCESS)
 
     # Unconfirmed deliveries: a send began and its worker died before it reported back. Check the provider's
     # log (or ask the recipient) first.

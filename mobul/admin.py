@@ -3,6 +3,7 @@ widgets lack."""
 
 import json
 
+from django.contrib import messages
 from django.contrib.admin.utils import quote
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import ValidationError
@@ -13,6 +14,19 @@ from django.urls import reverse
 from django.utils.functional import cached_property
 
 from .db import estimated_rows
+from .exceptions import DomainError
+
+
+def apply_to_each(modeladmin, request, queryset, operation, *, name=str):
+    """An admin action's work: `operation(row)` for each selected row in pk order; a row the domain refuses is
+    reported as `name(row)` with the reason, and the others go on. Returns what the accepted ones returned."""
+    done = []
+    for row in queryset.order_by("pk"):
+        try:
+            done.append(operation(row))
+        except DomainError as error:
+            modeladmin.message_user(request, f"{name(row)}: {error.message}", messages.ERROR)
+    return done
 
 
 class ReadOnlyAdminMixin:

@@ -3,8 +3,7 @@ import json
 from django import forms
 from django.contrib import admin, messages
 
-from mobul.admin import ReadOnlyAdminMixin
-from mobul.exceptions import DomainError
+from mobul.admin import ReadOnlyAdminMixin, apply_to_each
 
 from . import services
 from .choices import EventType
@@ -97,15 +96,11 @@ class WebhookMessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Replay: send the selected messages again now")
     def replay_messages(self, request, queryset):
-        replayed = 0
-        for message in queryset.order_by("pk"):
-            try:
-                services.replay(message=message, request=request)
-                replayed += 1
-            except DomainError as error:
-                self.message_user(request, f"{message.webhook_id}: {error.message}", messages.ERROR)
+        replayed = apply_to_each(self, request, queryset,
+                                 lambda message: services.replay(message=message, request=request),
+                                 name=lambda message: message.webhook_id)
         if replayed:
-            self.message_user(request, f"{replayed} message(s) are being sent again.", messages.SUCCESS)
+            self.message_user(request, f"{len(replayed)} message(s) are being sent again.", messages.SUCCESS)
 
 
 @admin.register(WebhookDelivery)
